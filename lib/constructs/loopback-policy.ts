@@ -1,0 +1,184 @@
+import { Construct } from "constructs";
+import { DataResource, TerraformLocal, TerraformOutput, TerraformResource, TerraformStack } from "cdktf";
+import { NullProvider } from "@cdktf/provider-null/lib/provider";
+import { Resource as NullResource } from "@cdktf/provider-null/lib/resource";
+import { LoopbackPolicyError } from "../policy/errors";
+import { FleetSpec } from "../policy/fleet";
+import { Fleet, Host } from "../policy/model";
+import { Policy } from "../policy/options";
+import { validateFleet } from "../policy/validate";
+import { RulePlan, planRules, ruleCommand } from "../plan/rules";
+import { hostFactsLine, hostScriptParts, ScriptMode } from "../render/host-script";
+import { PolicyScript, renderPolicyScript } from "../render/policy-script";
+import { HostEntry, hostEntry } from "./host-entries";
+import { terraformLiteral } from "./terraform-text";
+
+/** The Terraform resource type that carries each host's provisioners. */
+export type ResourceType = "null_resource" | "terraform_data";
+
+/** Props of {@link LoopbackPolicy}: the fleet, its policy, and how it is synthesized. */
+export interface LoopbackPolicyProps extends FleetSpec {
+  /**
+   * `null_resource` (through `@cdktf/provider-null`; Terraform downloads `hashicorp/null`) or `terraform_data`
+   * (built into Terraform 1.4+, no provider download).
+   * @default "null_resource"
+   */
+  readonly resourceType?: ResourceType;
+}
+
+/** A distinct policy of the fleet: what hosts sharing it get. */
+export interface PolicyGroup {
+  /** 12 hex digits: the key of the policy's script. */
+  readonly key: string;
+  readonly policy: Policy;
+  readonly plan: RulePlan;
+  readonly script: PolicyScript;
+  /** Names of the hosts with this policy, in fleet order. */
+  readonly hosts: string[];
+}
+
+/**
+ * Keeps loopback working and loopback spoofing blocked on a fleet of Linux hosts, with iptables and ip6tables.
+ *
+ * Synthesizes one resource with `for_each` over the hosts (addresses `terraform_data.<id>["web-1"]`), whose
+ * provisioners run the host script over SSH: block one converges, verifies and arms a rollback; block two, on a
+ * new connection, confirms and persists; a destroy-time block removes exactly the managed rules. The policy's
+ * script is stored once per distinct policy in a local, not once per host.
+ */
+export class LoopbackPolicy extends Construct {
+  /** The validated fleet. */
+  public readonly fleet: Fleet;
+  /** The distinct policies, by key. */
+  public readonly policies: ReadonlyMap<string, PolicyGroup>;
+  /** Each host's `for_each` entry, by host name. */
+  public readonly entries: Readonly<Record<string, HostEntry>>;
+  /** The resource that carries the hosts. */
+  public readonly resource: TerraformResource;
+  /** `null_resource` or `terraform_data`. */
+  public readonly resourceType: ResourceType;
+
+  constructor(scope: Construct, id: string, props: LoopbackPolicyProps) {
+    super(scope, id);
+    this.resourceType = checkResourceType(props?.resourceType);
+    this.fleet = validateFleet(props, ["resourceType"]);
+
+    const byPolicy = new Map<Policy, PolicyGroup>();
+    const groups = new Map<string, PolicyGroup>();
+    const entries: Record<string, HostEntry> = {};
+    for (const host of this.fleet.hosts) {
+      const group = groupFor(host, byPolicy, groups);
+      group.hosts.push(host.name);
+      entries[host.name] = hostEntry(host, group.key);
+    }
+    this.policies = groups;
+    this.entries = entries;
+
+    const name = logicalName(id);
+    const scripts = new TerraformLocal(this, "policy_scripts", Object.fromEntries(
+      [...groups.values()].map((g) => [g.key, terraformLiteral(g.script.text)]),
+    ));
+    scripts.overrideLogicalId(`${name}_policy_scripts`);
+
+    const self = this.resourceType === "terraform_data" ? "self.input" : "self.triggers";
+    const withScript = `\${merge(each.value, { policy_script = local.${name}_policy_scripts[each.value.policy] })}`;
+    let resource: TerraformResource;
+    if (this.resourceType === "terraform_data") {
+      resource = new DataResource(this, "hosts", { lifecycle: { createBeforeDestroy: true } });
+      resource.addOverride("input", withScript);
+      resource.addOverride("triggers_replace", "${each.value.generation}");
+    } else {
+      ensureNullProvider(this);
+      resource = new NullResource(this, "hosts", { lifecycle: { createBeforeDestroy: true } });
+      resource.addOverride("triggers", withScript);
+    }
+    resource.overrideLogicalId(name);
+    resource.addOverride("for_each", entries);
+    resource.addOverride("connection", connection(self));
+    resource.addOverride("provisioner", [
+      { "remote-exec": { inline: inline("apply", self) } },
+      { "remote-exec": { inline: inline("confirm", self) } },
+      { "remote-exec": { when: "destroy", inline: inline("remove", self) } },
+    ]);
+    this.resource = resource;
+
+    new TerraformOutput(this, "summary", {
+      description: `What each host of ${id} gets: its policy's ordered rules and settings`,
+      value: summary(groups),
+    }).overrideLogicalId(`${name}_summary`);
+  }
+}
+
+function groupFor(host: Host, byPolicy: Map<Policy, PolicyGroup>, groups: Map<string, PolicyGroup>): PolicyGroup {
+  const known = byPolicy.get(host.policy);
+  if (known) return known;
+  const plan = planRules(host.policy);
+  const script = renderPolicyScript(host.policy, plan);
+  const group = groups.get(script.key) ?? { key: script.key, policy: host.policy, plan, script, hosts: [] };
+  groups.set(script.key, group);
+  byPolicy.set(host.policy, group);
+  return group;
+}
+
+function inline(mode: ScriptMode, self: string): string[] {
+  const facts = hostFactsLine({
+    mode,
+    host: `\${${self}.name}`,
+    generation: `\${${self}.generation}`,
+    sudo: `\${${self}.sudo}`,
+  });
+  const [shebang, factsLine, , engine] = hostScriptParts(facts, "");
+  return [shebang, factsLine, `\${${self}.policy_script}`, terraformLiteral(engine)];
+}
+
+function connection(self: string): Record<string, string> {
+  const orNull = (field: string, value = `${self}.${field}`) => `\${${self}.${field} == "" ? null : ${value}}`;
+  return {
+    type: "ssh",
+    host: `\${${self}.address}`,
+    port: `\${${self}.port}`,
+    user: `\${${self}.user}`,
+    private_key: orNull("private_key_path", `file(pathexpand(${self}.private_key_path))`),
+    agent: `\${${self}.private_key_path == ""}`,
+    host_key: orNull("host_key"),
+    bastion_host: orNull("bastion_host"),
+    bastion_port: orNull("bastion_port"),
+    bastion_user: orNull("bastion_user"),
+    bastion_private_key: orNull("bastion_private_key_path", `file(pathexpand(${self}.bastion_private_key_path))`),
+    bastion_host_key: orNull("bastion_host_key"),
+    timeout: `\${${self}.timeout}`,
+  };
+}
+
+function summary(groups: ReadonlyMap<string, PolicyGroup>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const g of groups.values()) {
+    out[g.key] = {
+      hosts: g.hosts,
+      rules: [...g.plan.ipv4, ...g.plan.ipv6].map(ruleCommand),
+      ipv6: g.policy.ipv6,
+      persistence: g.policy.persistence.toString(),
+      verify: g.policy.verify,
+      rollback_seconds: g.policy.rollbackSeconds,
+      other_firewall: g.policy.otherFirewall,
+    };
+  }
+  return out;
+}
+
+function ensureNullProvider(scope: Construct): void {
+  const stack = TerraformStack.of(scope);
+  if (!stack.node.children.some((c) => c instanceof NullProvider)) {
+    new NullProvider(stack, "null");
+  }
+}
+
+function checkResourceType(value: unknown): ResourceType {
+  if (value === undefined) return "null_resource";
+  if (value === "null_resource" || value === "terraform_data") return value;
+  throw new LoopbackPolicyError("resourceType", `unknown value ${JSON.stringify(value)}`, 'use "null_resource" or "terraform_data"');
+}
+
+function logicalName(id: string): string {
+  const name = id.replace(/[^A-Za-z0-9_-]/g, "_");
+  return /^[A-Za-z_]/.test(name) ? name : `_${name}`;
+}

@@ -1,0 +1,13 @@
+export { LoopbackPolicyError } from "./policy/errors";
+export { LocalPort, PortProtocol } from "./policy/port";
+export { Persistence, PersistenceInput, PersistenceMode } from "./policy/persistence";
+export * from "./policy/options";
+export * from "./policy/fleet";
+export * from "./policy/model";
+export { validateFleet, DEFAULT_POLICY } from "./policy/validate";
+export * from "./plan/rules";
+export { renderPolicyScript, PolicyScript } from "./render/policy-script";
+export { renderHostScript, hostFactsLine, HostFacts, ScriptMode } from "./render/host-script";
+export { engineScript } from "./render/engine";
+export { LoopbackPolicy, LoopbackPolicyProps, PolicyGroup, ResourceType } from "./constructs/loopback-policy";
+export { HostEntry } from "./constructs/host-entries";

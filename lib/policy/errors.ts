@@ -1,0 +1,19 @@
+/**
+ * Raised for every invalid input, before anything is synthesized or written.
+ *
+ * `field` is a path into the props (`hosts[2].address`, `localOnlyPorts[0]`), `fix` says what to do.
+ */
+export class LoopbackPolicyError extends Error {
+  /** Where the bad value is, as a path into the props: `hosts[1].name`, `persistence.v4Path`. */
+  public readonly field: string;
+  /** What would make it valid. */
+  public readonly fix: string;
+
+  constructor(field: string, problem: string, fix: string) {
+    super(`${field}: ${problem}. Fix: ${fix}`);
+    this.name = "LoopbackPolicyError";
+    this.field = field;
+    this.fix = fix;
+    Object.setPrototypeOf(this, LoopbackPolicyError.prototype);
+  }
+}

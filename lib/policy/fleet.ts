@@ -1,0 +1,101 @@
+import { PolicyOptions } from "./options";
+
+/** A jump host the SSH connection goes through. */
+export interface BastionSpec {
+  /** Address or DNS name of the bastion. */
+  readonly address: string;
+  /**
+   * SSH user on the bastion.
+   * @default the host's user
+   */
+  readonly user?: string;
+  /**
+   * SSH port of the bastion.
+   * @default 22
+   */
+  readonly port?: number;
+  /**
+   * Private key file for the bastion, read by Terraform's `file()` at apply time (never stored).
+   * @default the host's key
+   */
+  readonly privateKeyPath?: string;
+  /**
+   * Pinned public host key of the bastion (`ssh-ed25519 AAAA...`).
+   * @default not pinned
+   */
+  readonly hostKey?: string;
+}
+
+/** How to reach hosts: fleet-wide defaults, each overridable per host. */
+export interface ConnectionSpec {
+  /**
+   * SSH user. A user other than root needs `sudo`.
+   * @default "root"
+   */
+  readonly user?: string;
+  /**
+   * SSH port.
+   * @default 22
+   */
+  readonly port?: number;
+  /**
+   * Private key file. Synthesized as `file(pathexpand(...))` read through `self`, so key material is never
+   * written to the Terraform JSON or state. Without it, the SSH agent is used.
+   * @default SSH agent
+   */
+  readonly privateKeyPath?: string;
+  /**
+   * Pinned public host key (`ssh-ed25519 AAAA...`): Terraform refuses a host that presents another key.
+   * @default not pinned
+   */
+  readonly hostKey?: string;
+  /**
+   * Go through this bastion.
+   * @default direct connection
+   */
+  readonly bastion?: BastionSpec;
+  /**
+   * Run the host script through `sudo -n` (passwordless sudo is required).
+   * @default true when the user is not root
+   */
+  readonly sudo?: boolean;
+  /**
+   * How long Terraform keeps trying to connect. The rollback guard's confirming connection needs this to be
+   * longer than `rollbackSeconds`, so that it reports a rollback instead of a timeout.
+   * @default 300
+   */
+  readonly timeoutSeconds?: number;
+}
+
+/** One host of the fleet. */
+export interface HostSpec extends ConnectionSpec {
+  /**
+   * Stable name: the Terraform resource key (`...["web-1"]`). Renaming a host re-runs its provisioners.
+   * Letters, digits, `.`, `_`, `-`; at most 63 characters.
+   */
+  readonly name: string;
+  /** IPv4 or IPv6 address, or DNS name, that SSH connects to. */
+  readonly address: string;
+  /**
+   * Overrides of the fleet policy for this host only.
+   * @default the fleet policy
+   */
+  readonly policy?: PolicyOptions;
+  /**
+   * Free-form labels (`{ "role": "db", "wave": "canary" }`): not used by the rules, carried for grouping.
+   * Keys and values: letters, digits, '.', '_', ':', '/', '-'.
+   * @default {}
+   */
+  readonly labels?: Readonly<Record<string, string>>;
+}
+
+/** A fleet: hosts, connection defaults and the policy they share. */
+export interface FleetSpec extends PolicyOptions {
+  /** The hosts. At least one. */
+  readonly hosts: ReadonlyArray<HostSpec>;
+  /**
+   * Connection defaults for every host.
+   * @default root over port 22 with the SSH agent
+   */
+  readonly connection?: ConnectionSpec;
+}

@@ -1,0 +1,274 @@
+import { isIPv4, isIPv6 } from "net";
+import { LoopbackPolicyError } from "./errors";
+import { BastionSpec, ConnectionSpec, FleetSpec, HostSpec } from "./fleet";
+import { Bastion, Fleet, Host } from "./model";
+import { AntiSpoofing, DropAction, Ipv6Mode, OtherFirewall, Policy, PolicyOptions, VerifyMode } from "./options";
+import { Persistence } from "./persistence";
+import { LocalPort } from "./port";
+
+const HOST_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+const DNS_NAME = /^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/;
+const USER = /^[a-z_][a-z0-9_.-]{0,31}$/;
+const HOST_KEY = /^(ssh-ed25519|ssh-rsa|ssh-dss|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/]+={0,3}$/;
+const LOG_PREFIX = /^[A-Za-z0-9._:-]{1,15}$/;
+// Anything Terraform or a shell could treat as more than text is refused in free-form paths.
+const KEY_PATH = /^[A-Za-z0-9~._/+@-][A-Za-z0-9._/+@ -]{0,1023}$/;
+
+const POLICY_FIELDS: ReadonlyArray<keyof PolicyOptions> = [
+  "ipv6", "antiSpoofing", "localOnlyPorts", "localOnlyAction", "allowEstablished", "logDrops", "persistence",
+  "otherFirewall", "verify", "rollbackSeconds", "lockWaitSeconds",
+];
+const CONNECTION_FIELDS: ReadonlyArray<keyof ConnectionSpec> = [
+  "user", "port", "privateKeyPath", "hostKey", "bastion", "sudo", "timeoutSeconds",
+];
+const HOST_FIELDS: readonly string[] = ["name", "address", "policy", "labels", ...CONNECTION_FIELDS];
+const LABEL = /^[A-Za-z0-9._:/-]{1,63}$/;
+const BASTION_FIELDS: ReadonlyArray<keyof BastionSpec> = ["address", "user", "port", "privateKeyPath", "hostKey"];
+const FLEET_FIELDS: readonly string[] = ["hosts", "connection", ...POLICY_FIELDS];
+
+/** The policy every field of which is left at its default. */
+export const DEFAULT_POLICY: Policy = {
+  ipv6: "auto",
+  antiSpoofing: "drop",
+  localOnlyPorts: [],
+  localOnlyAction: "drop",
+  allowEstablished: false,
+  persistence: Persistence.auto(),
+  otherFirewall: "fail",
+  verify: "auto",
+  rollbackSeconds: 30,
+  lockWaitSeconds: 30,
+};
+
+/**
+ * Validate a fleet and resolve every default. Throws {@link LoopbackPolicyError} naming the field and the fix
+ * on the first bad value; returns only when everything is usable.
+ * @param extraFields fields of the props object that belong to a layer above (for example `resourceType`)
+ */
+export function validateFleet(spec: FleetSpec, extraFields: readonly string[] = []): Fleet {
+  if (spec === null || typeof spec !== "object") {
+    throw new LoopbackPolicyError("props", "missing", "pass an object with at least `hosts`");
+  }
+  checkKnownFields(spec, [...FLEET_FIELDS, ...extraFields], "props");
+  const fleetPolicy = resolvePolicy(pickPolicy(spec), DEFAULT_POLICY, "props");
+  const defaults = spec.connection ?? {};
+  checkObject(defaults, "connection");
+  checkKnownFields(defaults, CONNECTION_FIELDS, "connection");
+
+  if (!Array.isArray(spec.hosts) || spec.hosts.length === 0) {
+    throw new LoopbackPolicyError("hosts", "the fleet is empty", "list at least one host: [{ name: \"web-1\", address: \"192.0.2.10\" }]");
+  }
+  const seen = new Map<string, number>();
+  const hosts = spec.hosts.map((h, i) => {
+    const host = resolveHost(h, defaults, fleetPolicy, `hosts[${i}]`);
+    const key = host.name.toLowerCase();
+    const first = seen.get(key);
+    if (first !== undefined) {
+      throw new LoopbackPolicyError(
+        `hosts[${i}].name`,
+        `"${host.name}" is already the name of hosts[${first}] (names are compared without case)`,
+        "give every host a unique name; it is the host's Terraform resource key",
+      );
+    }
+    seen.set(key, i);
+    return host;
+  });
+  return { hosts };
+}
+
+/** Merge `options` over `base`, validating every field given. `field` prefixes error paths. */
+export function resolvePolicy(options: PolicyOptions, base: Policy, field: string): Policy {
+  checkObject(options, field);
+  checkKnownFields(options, POLICY_FIELDS, field);
+  const at = (name: string) => (field === "props" ? name : `${field}.${name}`);
+  const ports =
+    options.localOnlyPorts === undefined
+      ? base.localOnlyPorts
+      : checkArray(options.localOnlyPorts, at("localOnlyPorts")).map((p, i) =>
+          p instanceof LocalPort ? p : LocalPort.parse(p as string, `${at("localOnlyPorts")}[${i}]`),
+        );
+  const log = resolveLog(options.logDrops, base.log, at("logDrops"));
+  return {
+    ipv6: oneOf<Ipv6Mode>(options.ipv6, ["auto", "required", "off"], base.ipv6, at("ipv6")),
+    antiSpoofing: oneOf<AntiSpoofing>(options.antiSpoofing, ["drop", "reject", "off"], base.antiSpoofing, at("antiSpoofing")),
+    localOnlyPorts: dedupePorts(ports),
+    localOnlyAction: oneOf<DropAction>(options.localOnlyAction, ["drop", "reject"], base.localOnlyAction, at("localOnlyAction")),
+    allowEstablished: bool(options.allowEstablished, base.allowEstablished, at("allowEstablished")),
+    ...(log ? { log } : {}),
+    persistence: options.persistence === undefined ? base.persistence : Persistence.from(options.persistence, at("persistence")),
+    otherFirewall: oneOf<OtherFirewall>(options.otherFirewall, ["fail", "skip", "ignore"], base.otherFirewall, at("otherFirewall")),
+    verify: oneOf<VerifyMode>(options.verify, ["auto", "tcp", "icmp", "off"], base.verify, at("verify")),
+    rollbackSeconds: int(options.rollbackSeconds, base.rollbackSeconds, 0, 3600, at("rollbackSeconds")),
+    lockWaitSeconds: int(options.lockWaitSeconds, base.lockWaitSeconds, 1, 600, at("lockWaitSeconds")),
+  };
+}
+
+function resolveHost(h: HostSpec, defaults: ConnectionSpec, fleetPolicy: Policy, field: string): Host {
+  checkObject(h, field);
+  checkKnownFields(h, HOST_FIELDS, field);
+  if (typeof h.name !== "string" || !HOST_NAME.test(h.name)) {
+    throw new LoopbackPolicyError(
+      `${field}.name`,
+      `${JSON.stringify(h.name)} is not a usable host name`,
+      "use 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit (it becomes the resource key)",
+    );
+  }
+  const f = `${field}`;
+  const address = checkAddress(h.address, `${f}.address`);
+  const user = checkUser(h.user ?? defaults.user ?? "root", h.user !== undefined ? `${f}.user` : "connection.user");
+  const port = int(h.port ?? defaults.port, 22, 1, 65535, h.port !== undefined ? `${f}.port` : "connection.port");
+  const keyField = h.privateKeyPath !== undefined ? `${f}.privateKeyPath` : "connection.privateKeyPath";
+  const privateKeyPath = checkKeyPath(h.privateKeyPath ?? defaults.privateKeyPath, keyField);
+  const hostKey = checkHostKey(h.hostKey ?? defaults.hostKey, h.hostKey !== undefined ? `${f}.hostKey` : "connection.hostKey");
+  const sudoField = h.sudo !== undefined ? `${f}.sudo` : "connection.sudo";
+  const sudo = bool(h.sudo ?? defaults.sudo, user !== "root", sudoField);
+  if (user !== "root" && !sudo) {
+    throw new LoopbackPolicyError(sudoField, `user "${user}" is not root and sudo is off, so iptables cannot be changed`, "set sudo: true (passwordless sudo) or connect as root");
+  }
+  const timeoutField = h.timeoutSeconds !== undefined ? `${f}.timeoutSeconds` : "connection.timeoutSeconds";
+  const timeoutSeconds = int(h.timeoutSeconds ?? defaults.timeoutSeconds, 300, 1, 3600, timeoutField);
+  const bastionSpec = h.bastion ?? defaults.bastion;
+  const bastion = bastionSpec === undefined
+    ? undefined
+    : resolveBastion(bastionSpec, { user, privateKeyPath }, h.bastion !== undefined ? `${f}.bastion` : "connection.bastion");
+  const policy = h.policy === undefined ? fleetPolicy : resolvePolicy(h.policy, fleetPolicy, `${f}.policy`);
+  if (policy.rollbackSeconds > 0 && timeoutSeconds <= policy.rollbackSeconds) {
+    throw new LoopbackPolicyError(
+      timeoutField,
+      `the connection timeout (${timeoutSeconds}s) is not longer than the rollback guard (${policy.rollbackSeconds}s), so a rolled-back change would be reported as a timeout`,
+      `set timeoutSeconds above ${policy.rollbackSeconds} or lower rollbackSeconds`,
+    );
+  }
+  const labels = checkLabels(h.labels, `${f}.labels`);
+  return { name: h.name, address, user, port, privateKeyPath, hostKey, ...(bastion ? { bastion } : {}), sudo, timeoutSeconds, policy, labels };
+}
+
+function resolveBastion(b: BastionSpec, host: { user: string; privateKeyPath: string }, field: string): Bastion {
+  checkObject(b, field);
+  checkKnownFields(b, BASTION_FIELDS, field);
+  return {
+    address: checkAddress(b.address, `${field}.address`),
+    user: checkUser(b.user ?? host.user, `${field}.user`),
+    port: int(b.port, 22, 1, 65535, `${field}.port`),
+    privateKeyPath: b.privateKeyPath === undefined ? host.privateKeyPath : checkKeyPath(b.privateKeyPath, `${field}.privateKeyPath`),
+    hostKey: checkHostKey(b.hostKey, `${field}.hostKey`),
+  };
+}
+
+function resolveLog(input: PolicyOptions["logDrops"], base: Policy["log"], field: string): Policy["log"] {
+  if (input === undefined) return base;
+  if (input === false) return undefined;
+  if (input === true) return { prefix: "lbp-drop", perMinute: 5 };
+  checkObject(input, field);
+  checkKnownFields(input, ["prefix", "perMinute"], field);
+  const prefix = input.prefix ?? "lbp-drop";
+  if (typeof prefix !== "string" || !LOG_PREFIX.test(prefix)) {
+    throw new LoopbackPolicyError(`${field}.prefix`, `${JSON.stringify(prefix)} is not a usable log prefix`, "use 1-15 letters, digits, '.', '_', ':' or '-' (the kernel keeps 29 characters and each rule appends its id)");
+  }
+  return { prefix, perMinute: int(input.perMinute, 5, 1, 10000, `${field}.perMinute`) };
+}
+
+function pickPolicy(spec: FleetSpec): PolicyOptions {
+  const out: Record<string, unknown> = {};
+  for (const k of POLICY_FIELDS) if (spec[k] !== undefined) out[k] = spec[k];
+  return out as PolicyOptions;
+}
+
+function dedupePorts(ports: readonly LocalPort[]): LocalPort[] {
+  const byText = new Map<string, LocalPort>();
+  for (const p of ports) byText.set(p.toString(), p);
+  return [...byText.values()];
+}
+
+function checkAddress(value: unknown, field: string): string {
+  if (typeof value !== "string" || value.length === 0) {
+    throw new LoopbackPolicyError(field, "missing", 'give the IPv4/IPv6 address or DNS name SSH connects to, e.g. "192.0.2.10"');
+  }
+  if (isIPv4(value) || isIPv6(value)) return value;
+  const slash = value.indexOf("/");
+  if (slash > 0 && (isIPv4(value.slice(0, slash)) || isIPv6(value.slice(0, slash)))) {
+    throw new LoopbackPolicyError(field, `"${value}" is a network, not a host address`, `did you mean "${value.slice(0, slash)}"?`);
+  }
+  if (/^\[.*\]$/.test(value) && isIPv6(value.slice(1, -1))) {
+    throw new LoopbackPolicyError(field, `"${value}" has brackets`, `write the IPv6 address without brackets: "${value.slice(1, -1)}"`);
+  }
+  if (/^[0-9.]+$/.test(value) || !DNS_NAME.test(value)) {
+    throw new LoopbackPolicyError(field, `${JSON.stringify(value)} is not an IPv4/IPv6 address or DNS name`, 'use e.g. "192.0.2.10", "2001:db8::10" or "web-1.example.com"');
+  }
+  return value;
+}
+
+function checkLabels(value: unknown, field: string): Record<string, string> {
+  if (value === undefined) return {};
+  checkObject(value, field);
+  for (const [k, v] of Object.entries(value as object)) {
+    if (!LABEL.test(k) || typeof v !== "string" || !LABEL.test(v)) {
+      throw new LoopbackPolicyError(`${field}.${k}`, `label ${JSON.stringify(k)}: ${JSON.stringify(v)} is not usable`, "use 1-63 letters, digits, '.', '_', ':', '/' or '-' for keys and values");
+    }
+  }
+  return { ...(value as Record<string, string>) };
+}
+
+function checkUser(value: unknown, field: string): string {
+  if (typeof value !== "string" || !USER.test(value)) {
+    throw new LoopbackPolicyError(field, `${JSON.stringify(value)} is not a usable user name`, "use a Linux user name: lower-case letters, digits, '_', '.', '-', starting with a letter or '_'");
+  }
+  return value;
+}
+
+function checkKeyPath(value: unknown, field: string): string {
+  if (value === undefined) return "";
+  if (typeof value !== "string" || !KEY_PATH.test(value) || value.split("/").includes("..")) {
+    throw new LoopbackPolicyError(field, `${JSON.stringify(value)} is not a usable key file path`, "give the path of the private key file (letters, digits, spaces and ._/+@-~; no '..'), or leave it out to use the SSH agent");
+  }
+  return value;
+}
+
+function checkHostKey(value: unknown, field: string): string {
+  if (value === undefined) return "";
+  if (typeof value !== "string" || !HOST_KEY.test(value.trim())) {
+    throw new LoopbackPolicyError(field, `${JSON.stringify(value)} is not an SSH public host key`, 'use the "type base64" form without a comment, e.g. the first two fields of /etc/ssh/ssh_host_ed25519_key.pub');
+  }
+  return value.trim();
+}
+
+function oneOf<T extends string>(value: unknown, allowed: readonly T[], fallback: T, field: string): T {
+  if (value === undefined) return fallback;
+  if (typeof value === "string" && (allowed as readonly string[]).includes(value)) return value as T;
+  throw new LoopbackPolicyError(field, `unknown value ${JSON.stringify(value)}`, `use one of ${allowed.map((a) => `"${a}"`).join(", ")}`);
+}
+
+function bool(value: unknown, fallback: boolean, field: string): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value === "boolean") return value;
+  throw new LoopbackPolicyError(field, `${JSON.stringify(value)} is not true or false`, "use true or false");
+}
+
+function int(value: unknown, fallback: number, min: number, max: number, field: string): number {
+  if (value === undefined) return fallback;
+  if (typeof value === "number" && Number.isInteger(value) && value >= min && value <= max) return value;
+  throw new LoopbackPolicyError(field, `${JSON.stringify(value)} is out of range`, `use a whole number from ${min} to ${max}`);
+}
+
+function checkObject(value: unknown, field: string): void {
+  if (value === null || typeof value !== "object" || Array.isArray(value)) {
+    throw new LoopbackPolicyError(field, `${JSON.stringify(value)} is not an object`, "pass an object ({ ... })");
+  }
+}
+
+function checkArray(value: unknown, field: string): unknown[] {
+  if (!Array.isArray(value)) {
+    throw new LoopbackPolicyError(field, `${JSON.stringify(value)} is not a list`, 'pass a list, e.g. ["tcp/8080"]');
+  }
+  return value;
+}
+
+function checkKnownFields(obj: object, known: readonly string[], field: string): void {
+  for (const key of Object.keys(obj)) {
+    if (!known.includes(key)) {
+      const near = known.find((k) => k.toLowerCase() === key.toLowerCase());
+      const at = field === "props" ? key : `${field}.${key}`;
+      throw new LoopbackPolicyError(at, "unknown field", near ? `did you mean "${near}"?` : `remove it; known fields are ${known.join(", ")}`);
+    }
+  }
+}

@@ -1,0 +1,47 @@
+import { createHash } from "crypto";
+import { Policy } from "../policy/options";
+import { PlannedRule, RulePlan, ruleCommand } from "../plan/rules";
+import { shellQuote } from "./shell";
+
+/** The policy part of a host script, and its key. */
+export interface PolicyScript {
+  /** 12 hex digits of the SHA-256 of `text`: equal policies share one key, one script. */
+  readonly key: string;
+  /** POSIX sh that sets the policy's `LBP_*` settings and defines `lbp_rules`. */
+  readonly text: string;
+}
+
+/**
+ * Render the policy as shell: settings, then the ordered rules as `lbp_rule family chain id match target` calls,
+ * each preceded by the command a person would type, so the synthesized plan reads as the rules it applies.
+ */
+export function renderPolicyScript(policy: Policy, plan: RulePlan): PolicyScript {
+  const settings: Array<[string, string]> = [
+    ["LBP_IPV6", policy.ipv6],
+    ["LBP_PERSIST", policy.persistence.mode],
+    ["LBP_PERSIST_V4", policy.persistence.v4Path],
+    ["LBP_PERSIST_V6", policy.persistence.v6Path],
+    ["LBP_OTHER_FIREWALL", policy.otherFirewall],
+    ["LBP_VERIFY", policy.verify],
+    ["LBP_ROLLBACK_SECONDS", String(policy.rollbackSeconds)],
+    ["LBP_LOCK_WAIT", String(policy.lockWaitSeconds)],
+  ];
+  const body = [
+    "# ---- loopback-policy: the policy ----",
+    ...settings.map(([k, v]) => `${k}=${shellQuote(v)}`),
+    "# Managed rules, top of each chain, in this order:",
+    "lbp_rules() {",
+    ...[...plan.ipv4, ...plan.ipv6].flatMap(ruleLines),
+    "  :",
+    "}",
+  ].join("\n");
+  const key = createHash("sha256").update(body).digest("hex").slice(0, 12);
+  return { key, text: `LBP_POLICY=${shellQuote(key)}\n${body}\n` };
+}
+
+function ruleLines(rule: PlannedRule): string[] {
+  return [
+    `  # ${ruleCommand(rule)}`,
+    `  lbp_rule ${rule.family} ${rule.chain} ${rule.id} ${shellQuote(rule.match)} ${shellQuote(rule.target)}`,
+  ];
+}
