@@ -3,5 +3,6 @@
  * `${` becomes `$${` and `%{` becomes `%%{`, which Terraform reads back as the original text.
  */
 export function terraformLiteral(text: string): string {
-  return text.replace(/\$\{/g, "$${").replace(/%\{/g, "%%{");
+  // Replacement functions, not strings: in a replacement string "$$" would mean a single "$".
+  return text.replace(/\$\{/g, () => "$${").replace(/%\{/g, () => "%%{");
 }

@@ -8,7 +8,7 @@
 #   check    dry run: report drift, change nothing (exit 3 on drift)
 set -u
 umask 027
-PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+PATH="${PATH:-/usr/bin:/bin}:/usr/local/sbin:/usr/sbin:/sbin"
 export PATH
 LC_ALL=C
 export LC_ALL

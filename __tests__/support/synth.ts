@@ -1,0 +1,36 @@
+import { createHash } from "crypto";
+import { Testing, TerraformStack } from "cdktf";
+import { LoopbackPolicy, LoopbackPolicyProps, engineScript } from "../../lib";
+import { terraformLiteral } from "../../lib/constructs/terraform-text";
+
+/** The engine as it appears in the synthesized JSON (template sequences escaped). */
+export const ENGINE_IN_JSON = terraformLiteral(engineScript());
+/** What snapshots show instead of the engine text, which is pinned as a source file of its own. */
+export const ENGINE_PLACEHOLDER = `<engine.sh, ${engineScript().split("\n").length} lines, sha256 ${createHash("sha256").update(engineScript()).digest("hex").slice(0, 16)}>`;
+
+/** Synthesize one LoopbackPolicy in a fresh stack; returns the parsed JSON and the stack. */
+export function synth(props: LoopbackPolicyProps, id = "loopback") {
+  const app = Testing.app();
+  const stack = new TerraformStack(app, "test");
+  const policy = new LoopbackPolicy(stack, id, props);
+  const json = JSON.parse(Testing.synth(stack));
+  return { json, stack, policy, text: Testing.synth(stack) };
+}
+
+/**
+ * The synthesized JSON with each provisioner's engine replaced by a placeholder, after checking that the
+ * replaced text is exactly the engine: what a reviewer reads in a snapshot is the whole truth but the engine.
+ */
+export function readable(json: any): any {
+  const copy = JSON.parse(JSON.stringify(json));
+  for (const type of Object.keys(copy.resource ?? {})) {
+    for (const res of Object.values<any>(copy.resource[type])) {
+      for (const block of res.provisioner ?? []) {
+        const inline: string[] = block["remote-exec"].inline;
+        if (inline[3] !== ENGINE_IN_JSON) throw new Error("provisioner does not carry the engine verbatim");
+        inline[3] = ENGINE_PLACEHOLDER;
+      }
+    }
+  }
+  return copy;
+}

@@ -1,0 +1,19 @@
+/**
+ * Three projects, all run by `npm test`:
+ *  - unit:  policy model, planner, renderer, synthesized stacks (snapshots, terraform validate), injection
+ *  - netns: the rendered host script against real iptables/ip6tables in network namespaces (root)
+ *  - e2e:   a lab fleet of namespaces with sshd, deployed with the real cdktf CLI (root)
+ */
+const common = {
+  preset: "ts-jest",
+  testEnvironment: "node",
+  setupFilesAfterEnv: ["<rootDir>/setup.js"],
+};
+
+module.exports = {
+  projects: [
+    { ...common, displayName: "unit", testMatch: ["<rootDir>/__tests__/unit/**/*.test.ts"] },
+    { ...common, displayName: "netns", testMatch: ["<rootDir>/__tests__/netns/**/*.test.ts"] },
+    { ...common, displayName: "e2e", testMatch: ["<rootDir>/__tests__/e2e/**/*.test.ts"] },
+  ],
+};
