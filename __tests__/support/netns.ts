@@ -1,0 +1,88 @@
+import { execFileSync, spawnSync } from "child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "fs";
+import { tmpdir } from "os";
+import { join } from "path";
+import { PolicyOptions, ScriptMode, planRules, renderHostScript, renderPolicyScript, validateFleet } from "../../lib";
+
+/** Fail (never skip) when the machine cannot run real iptables in namespaces. */
+export function requireNetnsTools(): void {
+  if (process.getuid?.() !== 0) throw new Error("these tests need root: network namespaces and iptables need CAP_NET_ADMIN (CI runs as root)");
+  for (const [tool, pkg] of [["ip", "iproute2"], ["iptables", "iptables"], ["ip6tables", "iptables"], ["python3", "python3"]]) {
+    if (spawnSync("sh", ["-c", `command -v ${tool}`]).status !== 0) throw new Error(`${tool} is missing: apt-get install ${pkg} (.ci/run installs it)`);
+  }
+}
+
+let counter = 0;
+
+/** A Linux host for tests: a network namespace with its own iptables, ip6tables and a state directory. */
+export class NetnsHost {
+  readonly ns: string;
+  readonly dir: string;
+
+  constructor(label: string) {
+    this.ns = `lbpt-${label}-${process.pid % 10000}-${counter++}`.slice(0, 30);
+    this.dir = mkdtempSync(join(tmpdir(), `${this.ns}-`));
+    execFileSync("ip", ["netns", "add", this.ns]);
+    this.sh("ip link set lo up");
+  }
+
+  /** Run a shell command inside the namespace; throws on failure. */
+  sh(command: string): string {
+    return execFileSync("ip", ["netns", "exec", this.ns, "sh", "-c", command], { encoding: "utf8" });
+  }
+
+  /** Run a shell command inside the namespace; returns its status and output. */
+  try(command: string, env: Record<string, string> = {}): { status: number; stdout: string; stderr: string } {
+    const r = spawnSync("ip", ["netns", "exec", this.ns, "sh", "-c", command], {
+      encoding: "utf8",
+      env: { ...process.env, ...env },
+      timeout: 120_000,
+    });
+    return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+  }
+
+  /** Render the host script for a policy and run it here, as `remote-exec` would. */
+  run(mode: ScriptMode, policy: PolicyOptions = {}, opts: { generation?: string; env?: Record<string, string> } = {}) {
+    const file = join(this.dir, `${mode}-${counter++}.sh`);
+    writeFileSync(file, hostScript(mode, policy, opts.generation ?? "0badc0de"));
+    return this.try(`/bin/sh ${file}`, { LBP_STATE_DIR: join(this.dir, "state"), ...(opts.env ?? {}) });
+  }
+
+  /** A TCP round trip to a fresh listener on addr (127.0.0.1 or ::1) with a 1 s timeout: true when it worked. */
+  loopbackWorks(addr: string): boolean {
+    const py = [
+      "import socket,sys",
+      `a='${addr}'`,
+      "f=socket.AF_INET6 if ':' in a else socket.AF_INET",
+      "s=socket.socket(f);s.bind((a,0));s.listen(1)",
+      "c=socket.socket(f);c.settimeout(1)",
+      "try:\n c.connect(s.getsockname()[:2])\nexcept Exception:\n sys.exit(1)",
+    ].join("\n");
+    return this.try(`python3 -c "${py}"`).status === 0;
+  }
+
+  /** `iptables-save`/`ip6tables-save` of the filter table, counters and comments dropped. */
+  save(family: "ipv4" | "ipv6"): string[] {
+    const tool = family === "ipv4" ? "iptables-save" : "ip6tables-save";
+    return this.sh(`${tool} -t filter`).split("\n").filter((l) => l && !l.startsWith("#")).map((l) => l.replace(/ \[\d+:\d+\]$/, ""));
+  }
+
+  destroy(): void {
+    // Rollback timers and anything else left running in the namespace go with it.
+    spawnSync("sh", ["-c", `ip netns pids ${this.ns} | xargs -r kill -9`]);
+    spawnSync("ip", ["netns", "del", this.ns]);
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** The complete host script for a policy, as the constructs synthesize it (with literal host facts). */
+export function hostScript(mode: ScriptMode, policy: PolicyOptions, generation: string, host = "test-host"): string {
+  const validated = validateFleet({ hosts: [{ name: host, address: "192.0.2.1" }], ...policy }).hosts[0].policy;
+  const script = renderPolicyScript(validated, planRules(validated));
+  return renderHostScript({ mode, host, generation, sudo: "0" }, script.text);
+}
+
+/** The rules of a chain in order, from a save. */
+export function chain(save: string[], name: string): string[] {
+  return save.filter((l) => l.startsWith(`-A ${name} `));
+}
