@@ -15,7 +15,14 @@
 #
 # State (keys, sshd configs, logs, fleet.json) lives in $LBP_LAB_DIR
 # (default /run/lbp-lab). Only loopback and these namespaces are ever touched.
-set -euo pipefail
+set -Eeuo pipefail
+# Every failure gets a "lab:" message, even one from an unexpected command.
+on_err() {
+	local rc=$?
+	printf 'lab: command failed (exit %s) at line %s: %s\n' "$rc" "${BASH_LINENO[0]}" "${BASH_COMMAND%%$'\n'*}" >&2
+	exit "$rc"
+}
+trap on_err ERR
 
 PATH="${PATH:-/usr/bin:/bin}:/usr/local/sbin:/usr/sbin:/sbin"
 export PATH
@@ -65,15 +72,24 @@ require_root() {
 	fi
 }
 
+# Is TOOL (a name looked up in PATH, or an absolute path) an executable file?
+# (Not `command -v`: bash falls back to non-executable files found in PATH.)
+have_tool() {
+	local tool=$1 dir
+	if [[ "$tool" == /* ]]; then
+		[[ -f "$tool" && -x "$tool" ]]
+		return
+	fi
+	local IFS=:
+	for dir in $PATH; do
+		[[ -n "$dir" && -f "$dir/$tool" && -x "$dir/$tool" ]] && return 0
+	done
+	return 1
+}
+
 # need TOOL PACKAGE
 need() {
-	local tool=$1 pkg=$2
-	if [[ "$tool" == /* ]]; then
-		[[ -x "$tool" ]] && return 0
-	elif command -v "$tool" >/dev/null 2>&1; then
-		return 0
-	fi
-	die "required tool '$tool' not found; install the Debian package '$pkg' (apt-get install $pkg)"
+	have_tool "$1" || die "required tool '$1' not found; install the Debian package '$2' (apt-get install $2)"
 }
 
 check_state_dir() {
@@ -87,7 +103,7 @@ check_state_dir() {
 
 # Serialise up/down against each other (lock the script itself: no lock file to clean up).
 take_lock() {
-	if command -v flock >/dev/null 2>&1; then
+	if have_tool flock; then
 		exec 9<"${BASH_SOURCE[0]}"
 		flock -w 300 9 || die "another lab.sh up/down is still running (gave up waiting for the lock)"
 	fi
@@ -115,7 +131,10 @@ index_of() {
 	printf '%s' "$n"
 }
 
-ns_exists() { [[ -e "/run/netns/$1" ]]; }
+# A live, mounted network namespace (not just a stale /run/netns file).
+ns_exists() {
+	[[ -e "/run/netns/$1" ]] && [[ "$(stat -f -c %t "/run/netns/$1" 2>/dev/null)" == 6e736673 ]]
+}
 
 # Every index that has any trace of the lab (namespace, veth, /etc/netns dir, state dir).
 existing_indexes() {
@@ -153,24 +172,32 @@ existing_indexes() {
 
 # ---------------------------------------------------------------- processes
 
+# Read /proc/PID/cmdline into CMDLINE (arguments joined by spaces) without forking.
+CMDLINE=
+read_cmdline() {
+	local -a argv=()
+	local IFS=' '
+	CMDLINE=
+	[[ "$1" =~ ^[0-9]+$ ]] || return 1
+	mapfile -d '' -t argv <"/proc/$1/cmdline" 2>/dev/null || return 1
+	((${#argv[@]})) || return 1
+	CMDLINE="${argv[*]}"
+}
+
 # Is PID a live process whose cmdline contains STRING?
 pid_matches() {
-	local pid=$1 want=$2 cmd
-	[[ "$pid" =~ ^[0-9]+$ ]] || return 1
-	[[ -r "/proc/$pid/cmdline" ]] || return 1
-	cmd=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || return 1
-	[[ "$cmd" == *"$want"* ]]
+	read_cmdline "$1" || return 1
+	[[ "$CMDLINE" == *"$2"* ]]
 }
 
 # PIDs of sshd processes started with a config file under the state dir.
 lab_sshd_pids() {
-	local p pid cmd
+	local p pid
 	for p in /proc/[0-9]*; do
 		pid=${p#/proc/}
-		[[ -r "$p/cmdline" ]] || continue
-		cmd=$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null) || continue
-		[[ "$cmd" == "$SSHD "* || "$cmd" == "sshd: "* ]] || continue
-		[[ "$cmd" == *"-f $STATE/hosts/"* ]] && printf '%s\n' "$pid"
+		read_cmdline "$pid" || continue
+		[[ "$CMDLINE" == "$SSHD "* || "$CMDLINE" == "sshd: "* ]] || continue
+		[[ "$CMDLINE" == *"-f $STATE/hosts/"* ]] && printf '%s\n' "$pid"
 	done
 	true
 }
@@ -223,10 +250,19 @@ stop_sshd() {
 		pid=$(<"$hd/sshd.pid")
 		pid_matches "$pid" "-f $hd/sshd_config" && pids+=("$pid")
 	fi
-	while read -r pid; do
-		[[ -n "$pid" ]] && pid_matches "$pid" "-f $hd/sshd_config" && pids+=("$pid")
-	done < <(lab_sshd_pids)
-	kill_pids "${pids[@]}"
+	# Any sshd listener in the namespace (including one from a lab started with
+	# a different LBP_LAB_DIR) would keep port 22 busy. Sessions are left alone.
+	# (`down` additionally sweeps /proc for sshds whose config is in the state dir.)
+	if ns_exists "$(ns_of "$i")"; then
+		while read -r pid; do
+			[[ -n "$pid" ]] || continue
+			# listener: "/usr/sbin/sshd -f CFG ..." (re-exec'd connection children carry -R)
+			if pid_matches "$pid" "$SSHD -f " && ! pid_matches "$pid" " -R"; then
+				pids+=("$pid")
+			fi
+		done < <(ip netns pids "$(ns_of "$i")" 2>/dev/null || true)
+	fi
+	kill_pids "${pids[@]+"${pids[@]}"}"
 	rm -f "$hd/sshd.pid"
 }
 
@@ -282,7 +318,7 @@ ensure_global() {
 ensure_lab_user() {
 	local pw
 	if ! getent passwd "$LAB_USER" >/dev/null; then
-		command -v useradd >/dev/null 2>&1 || die "required tool 'useradd' not found; install the Debian package 'passwd'"
+		need useradd passwd
 		useradd -m -s /bin/bash -c 'lbp lab user' "$LAB_USER"
 		touch "$STATE/created-lbpuser"
 	fi
@@ -297,7 +333,7 @@ ensure_lab_user() {
 		mkdir -p /etc/sudoers.d
 		printf '%s ALL=(ALL:ALL) NOPASSWD: ALL\n' "$LAB_USER" >"$SUDOERS_FILE.tmp"
 		chmod 440 "$SUDOERS_FILE.tmp"
-		if command -v visudo >/dev/null 2>&1 && ! visudo -cqf "$SUDOERS_FILE.tmp" >/dev/null 2>&1; then
+		if have_tool visudo && ! visudo -cqf "$SUDOERS_FILE.tmp" >/dev/null 2>&1; then
 			rm -f "$SUDOERS_FILE.tmp"
 			die "generated sudoers file failed visudo -c"
 		fi
@@ -338,6 +374,8 @@ ensure_net() {
 	ns=$(ns_of "$i")
 	veth=$(veth_of "$i")
 	if ! ns_exists "$ns"; then
+		# A stale /run/netns file (mount gone) makes `ip netns add` fail.
+		[[ -e "/run/netns/$ns" ]] && { ip netns del "$ns" 2>/dev/null || rm -f "/run/netns/$ns"; }
 		ip netns add "$ns"
 	fi
 	root_idx=$(ifindex_in "" "$veth")
@@ -371,6 +409,7 @@ ensure_net() {
 
 # Sets CONFIG_CHANGED=1 if the config file was (re)written.
 CONFIG_CHANGED=0
+SSHD_HAS_PENALTIES=
 write_sshd_config() {
 	local i=$1 hd cfg
 	CONFIG_CHANGED=0
@@ -404,7 +443,13 @@ Subsystem sftp internal-sftp
 EOF
 	# OpenSSH >= 9.8 penalises sources that fail/abort often; a lab fleet behind
 	# one client address must not be throttled.
-	if "$SSHD" -t -f "$cfg.tmp" -o PerSourcePenalties=no >/dev/null 2>&1; then
+	if [[ -z "$SSHD_HAS_PENALTIES" ]]; then
+		SSHD_HAS_PENALTIES=no
+		if "$SSHD" -t -f "$cfg.tmp" -o PerSourcePenalties=no >/dev/null 2>&1; then
+			SSHD_HAS_PENALTIES=yes
+		fi
+	fi
+	if [[ "$SSHD_HAS_PENALTIES" == yes ]]; then
 		echo 'PerSourcePenalties no' >>"$cfg.tmp"
 	fi
 	if ! "$SSHD" -t -f "$cfg.tmp" >"$hd/sshd-t.err" 2>&1; then
@@ -443,30 +488,45 @@ ensure_host() {
 	if ((restart)) || ! sshd_running "$i"; then
 		stop_sshd "$i"
 		touch "$hd/sshd.log"
-		if ! ip netns exec "$ns" "$SSHD" -f "$hd/sshd_config" -E "$hd/sshd.log"; then
+		# The host's sessions get a private /run/loopback-policy (tmpfs, like /run on a real host), so the
+		# loopback-policy state (lock, pending rollback) of one lab host is not another's.
+		if ! ip netns exec "$ns" sh -c 'mkdir -p /run/loopback-policy && mount -t tmpfs -o mode=0755,size=16m lbp-state /run/loopback-policy && exec "$0" "$@"' \
+			"$SSHD" -f "$hd/sshd_config" -E "$hd/sshd.log"; then
 			tail -n 30 "$hd/sshd.log" >&2 || true
 			die "sshd for $(name_of "$i") failed to start (log: $hd/sshd.log)"
 		fi
 	fi
 }
 
-# Remove every trace of host i.
-remove_host() {
-	local i=$1 ns veth pids=() pid
-	ns=$(ns_of "$i")
-	veth=$(veth_of "$i")
-	stop_sshd "$i"
-	if ns_exists "$ns"; then
-		while read -r pid; do
-			[[ -n "$pid" ]] && pids+=("$pid")
-		done < <(ip netns pids "$ns" 2>/dev/null || true)
-		kill_pids "${pids[@]}"
-		ip netns del "$ns" 2>/dev/null || true
-	fi
-	if [[ -e "/sys/class/net/$veth" ]]; then
-		ip link del dev "$veth" 2>/dev/null || true
-	fi
-	rm -rf "/etc/netns/$ns" "$(hostdir_of "$i")"
+# Remove every trace of the given hosts (indexes). All their processes (sshd
+# listeners, sessions, anything run via `exec`) are killed in one batch first.
+remove_hosts() {
+	local i ns veth hd pids=() pid
+	for i in "$@"; do
+		ns=$(ns_of "$i")
+		hd=$(hostdir_of "$i")
+		if [[ -s "$hd/sshd.pid" ]]; then
+			pid=$(<"$hd/sshd.pid")
+			pid_matches "$pid" "-f $hd/sshd_config" && pids+=("$pid")
+		fi
+		if ns_exists "$ns"; then
+			while read -r pid; do
+				[[ -n "$pid" ]] && pids+=("$pid")
+			done < <(ip netns pids "$ns" 2>/dev/null || true)
+		fi
+	done
+	kill_pids "${pids[@]+"${pids[@]}"}"
+	for i in "$@"; do
+		ns=$(ns_of "$i")
+		veth=$(veth_of "$i")
+		if [[ -e "/run/netns/$ns" ]]; then
+			ip netns del "$ns" 2>/dev/null || rm -f "/run/netns/$ns"
+		fi
+		if [[ -e "/sys/class/net/$veth" ]]; then
+			ip link del dev "$veth" 2>/dev/null || true
+		fi
+		rm -rf "/etc/netns/$ns" "$(hostdir_of "$i")"
+	done
 }
 
 wait_for_sshds() {
@@ -511,12 +571,12 @@ for k in range(0, len(rest), 5):
     with open(pub) as f:
         fields = f.read().split()
     hosts.append({"name": name, "address": v4, "hostKey": fields[0] + " " + fields[1],
-                  "namespace": ns, "ipv6Address": v6})
+                  "labels": {"namespace": ns, "ipv6Address": v6}})
 
 def obj(d):
     return "{ " + ", ".join(json.dumps(k) + ": " + json.dumps(v) for k, v in d.items()) + " }"
 
-conn = {"user": "root", "privateKeyPath": key_path, "timeoutSeconds": 30}
+conn = {"user": "root", "privateKeyPath": key_path, "timeoutSeconds": 60}
 lines = ["{",
          '  "resourceType": "terraform_data",',
          '  "connection": ' + obj(conn) + ",",
@@ -530,7 +590,7 @@ with open(fleet_path, "w") as f:
 with open(known_path, "w") as f:
     for h in hosts:
         f.write("%s %s\n" % (h["address"], h["hostKey"]))
-        f.write("%s %s\n" % (h["ipv6Address"], h["hostKey"]))
+        f.write("%s %s\n" % (h["labels"]["ipv6Address"], h["hostKey"]))
 PY
 	chmod 644 "$FLEET.tmp" "$KNOWN_HOSTS.tmp"
 	mv -f "$FLEET.tmp" "$FLEET"
@@ -538,7 +598,7 @@ PY
 }
 
 cmd_up() {
-	local n=${1:-$DEFAULT_HOSTS} i
+	local n=${1:-$DEFAULT_HOSTS} i extra
 	if [[ ! "$n" =~ ^[0-9]+$ ]] || ((10#$n < 1 || 10#$n > MAX_HOSTS)); then
 		die "up: N must be an integer between 1 and $MAX_HOSTS (got '$n')"
 	fi
@@ -554,12 +614,11 @@ cmd_up() {
 	take_lock
 
 	# Shrink first: anything beyond N goes away completely.
+	extra=()
 	while read -r i; do
-		[[ -n "$i" ]] || continue
-		if ((i > n)); then
-			remove_host "$i"
-		fi
+		[[ -n "$i" ]] && ((i > n)) && extra+=("$i")
 	done < <(existing_indexes)
+	((${#extra[@]} == 0)) || remove_hosts "${extra[@]}"
 
 	ensure_global
 	for ((i = 1; i <= n; i++)); do
@@ -575,14 +634,16 @@ cmd_up() {
 # ---------------------------------------------------------------- down
 
 cmd_down() {
-	local i found=0 pid pids=() f
+	local i found=0 pid pids=() f hosts=()
 	need ip iproute2
 	take_lock
 	while read -r i; do
-		[[ -n "$i" ]] || continue
-		found=1
-		remove_host "$i"
+		[[ -n "$i" ]] && hosts+=("$i")
 	done < <(existing_indexes)
+	if ((${#hosts[@]})); then
+		found=1
+		remove_hosts "${hosts[@]}"
+	fi
 	# Any leftover sshd whose config lives in the state dir (e.g. namespace already gone).
 	while read -r pid; do
 		[[ -n "$pid" ]] && pids+=("$pid")
