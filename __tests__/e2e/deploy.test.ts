@@ -1,5 +1,5 @@
 import { ChildProcess, spawn, spawnSync } from "child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "fs";
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
 import { Lab, LabFleet, LabHost } from "../support/lab";
@@ -13,6 +13,7 @@ jest.setTimeout(15 * 60_000);
 
 const ROOT = join(__dirname, "..", "..");
 const work = mkdtempSync(join(tmpdir(), "lbp-e2e-"));
+chmodSync(work, 0o755); // sshd reads the lab's authorized_keys as the user logging in (lbpuser too)
 const lab = new Lab(join(work, "lab"));
 const fleetFile = join(work, "fleet.json");
 let fleet: LabFleet;
@@ -26,6 +27,8 @@ const BASE_DROP = [
   "ip6tables -P INPUT DROP", "ip6tables -P OUTPUT DROP",
   "ip6tables -A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT", "ip6tables -A INPUT -p tcp --dport 22 -j ACCEPT",
   "ip6tables -A OUTPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+  // IPv6 does not work at all without neighbour discovery: every real IPv6 ruleset lets ICMPv6 through.
+  "ip6tables -A INPUT -p ipv6-icmp -j ACCEPT", "ip6tables -A OUTPUT -p ipv6-icmp -j ACCEPT",
 ];
 const FOREIGN = [
   "iptables -N DOCKER-USER", "iptables -A DOCKER-USER -j RETURN", "iptables -A FORWARD -j DOCKER-USER",
@@ -81,16 +84,24 @@ function reachableFromOutside(address: string, port: number): boolean {
  * frame on the lab veth (AF_PACKET: no routing, no source checks on the sender). Returns what a UDP listener
  * bound on the host received within 2 s ("" when nothing arrived).
  */
-function spoofReceived(x: LabHost): string {
+async function spoofReceived(x: LabHost): Promise<string> {
   const index = x.name.split("-")[1];
   const veth = `lbpl${index}`;
   const hostMac = lab.sh(x, "cat /sys/class/net/eth0/address").trim();
   const listener = spawn("ip", ["netns", "exec", x.labels.namespace, "python3", "-c",
-    "import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);s.bind(('0.0.0.0',9999));s.settimeout(3)\nprint('ready',flush=True)\ntry:\n print(s.recv(64).decode(),flush=True)\nexcept Exception:\n pass"]);
+    "import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);s.bind(('0.0.0.0',9999));s.settimeout(2)\nprint('ready',flush=True)\ntry:\n print(s.recv(64).decode(),flush=True)\nexcept Exception:\n pass"]);
   let out = "";
-  listener.stdout.on("data", (d) => (out += d));
-  const wait = (ms: number) => spawnSync("sleep", [String(ms / 1000)]);
-  for (let i = 0; i < 50 && !out.includes("ready"); i++) wait(100);
+  const closed = new Promise<void>((resolve) => listener.on("close", () => resolve()));
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error("the UDP listener did not start")), 5000);
+    listener.stdout.on("data", (d) => {
+      out += d;
+      if (out.includes("ready")) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  });
   const send = [
     "import socket,struct",
     `src=socket.inet_aton('127.0.0.1');dst=socket.inet_aton('${x.address}')`,
@@ -99,7 +110,7 @@ function spoofReceived(x: LabHost): string {
     "hdr=struct.pack('!BBHHHBBH4s4s',0x45,0,20+len(udp),1,0,64,17,0,src,dst)",
     "s=sum(struct.unpack('!10H',hdr));s=(s&0xffff)+(s>>16);s=(s&0xffff)+(s>>16)",
     "hdr=hdr[:10]+struct.pack('!H',~s&0xffff)+hdr[12:]",
-    `mac=lambda m: bytes(int(b,16) for b in m.split(':'))`,
+    "mac=lambda m: bytes(int(b,16) for b in m.split(':'))",
     `src_mac=open('/sys/class/net/${veth}/address').read().strip()`,
     `frame=mac('${hostMac}')+mac(src_mac)+b'\\x08\\x00'+hdr+udp`,
     "p=socket.socket(socket.AF_PACKET,socket.SOCK_RAW)",
@@ -108,8 +119,7 @@ function spoofReceived(x: LabHost): string {
   ].join("\n");
   const sent = spawnSync("python3", ["-c", send], { encoding: "utf8" });
   if (sent.status !== 0) throw new Error(`sending the spoofed frame failed: ${sent.stderr}`);
-  for (let i = 0; i < 40 && listener.exitCode === null; i++) wait(100);
-  listener.kill();
+  await closed;
   return out.replace("ready", "").trim();
 }
 
@@ -160,11 +170,11 @@ afterAll(() => {
   }
 });
 
-test("before the deploy: loopback is blocked under DROP policies, spoofed packets and outside clients get through", () => {
+test("before the deploy: loopback is blocked under DROP policies, spoofed packets and outside clients get through", async () => {
   for (const x of ["lab-1", "lab-2", "lab-3", "lab-4"].map((n) => h[n])) {
     expect([x.name, loopbackWorks(x, "127.0.0.1"), loopbackWorks(x, "::1")]).toEqual([x.name, false, false]);
   }
-  expect(spoofReceived(h["lab-5"])).toBe("spoofed-loopback");
+  expect(await spoofReceived(h["lab-5"])).toBe("spoofed-loopback");
   expect(reachableFromOutside(h["lab-5"].address, 8080)).toBe(true);
 });
 
@@ -208,10 +218,10 @@ test("after: the persisted files on each host match its live ruleset", () => {
   }
 });
 
-test("after: spoofed 127.0.0.1 packets from outside are dropped by the anti-spoof rule (its counter rises, nothing is received)", () => {
+test("after: spoofed 127.0.0.1 packets from outside are dropped by the anti-spoof rule (its counter rises, nothing is received)", async () => {
   const counter = () => Number(lab.sh(h["lab-5"], "iptables-save -c -t filter").split("\n").find((l) => l.includes(":spoof\""))!.match(/^\[(\d+):/)![1]);
   const before = counter();
-  expect(spoofReceived(h["lab-5"])).toBe("");
+  expect(await spoofReceived(h["lab-5"])).toBe("");
   expect(counter()).toBeGreaterThan(before);
 });
 
