@@ -28,9 +28,17 @@ PATH="${PATH:-/usr/bin:/bin}:/usr/local/sbin:/usr/sbin:/sbin"
 export PATH
 
 readonly SSHD=/usr/sbin/sshd
-readonly NS_PREFIX=lbp-lab-
+# LBP_LAB_ID (0-9) lets labs coexist on one machine: each id has its own namespaces, veths and subnets.
+LAB_ID="${LBP_LAB_ID:-0}"
+[[ "$LAB_ID" =~ ^[0-9]$ ]] || { printf 'lab: LBP_LAB_ID must be one digit, 0-9 (got %s)\n' "$LAB_ID" >&2; exit 1; }
+readonly LAB_ID
+if [[ "$LAB_ID" == 0 ]]; then
+	readonly NS_PREFIX=lbp-lab- VETH_PREFIX=lbpl
+else
+	readonly NS_PREFIX="lbp-lab${LAB_ID}-" VETH_PREFIX="lbp${LAB_ID}l"
+fi
+readonly NET_OCTET=$((213 + LAB_ID))
 readonly NAME_PREFIX=lab-
-readonly VETH_PREFIX=lbpl
 readonly SUDOERS_FILE=/etc/sudoers.d/lbp-lab
 readonly LAB_USER=lbpuser
 readonly MAX_HOSTS=200
@@ -63,6 +71,7 @@ usage: lab.sh up [N]            create/reconcile N hosts lab-1..lab-N (default $
        lab.sh spoofable NAME    set route_localnet/accept_local=1, rp_filter=0 on NAME's eth0
 
 environment: LBP_LAB_DIR  state directory (default /run/lbp-lab); the fleet file is \$LBP_LAB_DIR/fleet.json
+             LBP_LAB_ID   0-9 (default 0): labs with different ids coexist (own namespaces, veths, subnets)
 EOF
 }
 
@@ -114,10 +123,10 @@ take_lock() {
 ns_of() { printf '%s%s' "$NS_PREFIX" "$1"; }
 name_of() { printf '%s%s' "$NAME_PREFIX" "$1"; }
 veth_of() { printf '%s%s' "$VETH_PREFIX" "$1"; }
-v4_root() { printf '10.213.%s.1' "$1"; }
-v4_host() { printf '10.213.%s.2' "$1"; }
-v6_root() { printf 'fd42:213:%s::1' "$1"; }
-v6_host() { printf 'fd42:213:%s::2' "$1"; }
+v4_root() { printf '10.%s.%s.1' "$NET_OCTET" "$1"; }
+v4_host() { printf '10.%s.%s.2' "$NET_OCTET" "$1"; }
+v6_root() { printf 'fd42:%s:%s::1' "$NET_OCTET" "$1"; }
+v6_host() { printf 'fd42:%s:%s::2' "$NET_OCTET" "$1"; }
 hostdir_of() { printf '%s/hosts/%s%s' "$STATE" "$NAME_PREFIX" "$1"; }
 
 # NAME (lab-3, lbp-lab-3 or 3) -> index, or die
@@ -490,6 +499,7 @@ ensure_host() {
 		touch "$hd/sshd.log"
 		# The host's sessions get a private /run/loopback-policy (tmpfs, like /run on a real host), so the
 		# loopback-policy state (lock, pending rollback) of one lab host is not another's.
+		# shellcheck disable=SC2016 # "$0" "$@" expand in the inner sh, on purpose
 		if ! ip netns exec "$ns" sh -c 'mkdir -p /run/loopback-policy && mount -t tmpfs -o mode=0755,size=16m lbp-state /run/loopback-policy && exec "$0" "$@"' \
 			"$SSHD" -f "$hd/sshd_config" -E "$hd/sshd.log"; then
 			tail -n 30 "$hd/sshd.log" >&2 || true

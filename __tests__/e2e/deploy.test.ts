@@ -86,7 +86,8 @@ function reachableFromOutside(address: string, port: number): boolean {
  */
 async function spoofReceived(x: LabHost): Promise<string> {
   const index = x.name.split("-")[1];
-  const veth = `lbpl${index}`;
+  const id = process.env.LBP_LAB_ID ?? "0";
+  const veth = id === "0" ? `lbpl${index}` : `lbp${id}l${index}`;
   const hostMac = lab.sh(x, "cat /sys/class/net/eth0/address").trim();
   const listener = spawn("ip", ["netns", "exec", x.labels.namespace, "python3", "-c",
     "import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);s.bind(('0.0.0.0',9999));s.settimeout(2)\nprint('ready',flush=True)\ntry:\n print(s.recv(64).decode(),flush=True)\nexcept Exception:\n pass"]);
