@@ -170,15 +170,21 @@ lbp_summary() {
     END { for (i = 1; i <= n; i++) printf "%s%s %s", (i > 1 ? "; " : ""), order[i], items[order[i]]; print "" }' "$1"
 }
 
+# What converging one family would do: $lbp_work/<family>.restore (empty when converged) and .report.
+lbp_plan() {
+  lbp_fam=$1
+  lbp_rules > "$lbp_work/$lbp_fam.desired"
+  lbp_save "$lbp_fam" > "$lbp_work/$lbp_fam.current" || lbp_die "$lbp_fam: $(lbp_tool "$lbp_fam")-save failed"
+  lbp_diff "$lbp_work/$lbp_fam.desired" "$lbp_work/$lbp_fam.current" "$lbp_work/$lbp_fam.restore" "$lbp_work/$lbp_fam.report"
+}
+
 # Converge one family. Sets lbp_changed=1 when it changed anything.
 lbp_converge() {
   lbp_fam=$1
   lbp_t=$(lbp_tool "$lbp_fam")
-  lbp_rules > "$lbp_work/$lbp_fam.desired"
   lbp_try=1
   while :; do
-    lbp_save "$lbp_fam" > "$lbp_work/$lbp_fam.current" || lbp_die "$lbp_fam: $lbp_t-save failed"
-    lbp_diff "$lbp_work/$lbp_fam.desired" "$lbp_work/$lbp_fam.current" "$lbp_work/$lbp_fam.restore" "$lbp_work/$lbp_fam.report"
+    lbp_plan "$lbp_fam"
     if [ ! -s "$lbp_work/$lbp_fam.restore" ]; then
       [ "$lbp_try" -gt 1 ] || lbp_say "$lbp_fam: unchanged ($(wc -l < "$lbp_work/$lbp_fam.desired" | tr -d ' ') managed rules in place, in order)"
       return 0
@@ -188,6 +194,9 @@ lbp_converge() {
     lbp_say "$lbp_fam: $(lbp_summary "$lbp_work/$lbp_fam.report")"
     { echo '*filter'; cat "$lbp_work/$lbp_fam.restore"; echo COMMIT; } > "$lbp_work/$lbp_fam.in"
     if ! lbp_err=$("$lbp_t-restore" -w "$LBP_LOCK_WAIT" --noflush < "$lbp_work/$lbp_fam.in" 2>&1); then
+      case "$lbp_err" in
+        *xtables\ lock*) lbp_die "$lbp_fam: another program held the xtables lock for more than ${LBP_LOCK_WAIT}s (lockWaitSeconds); nothing was applied: $lbp_err" ;;
+      esac
       lbp_die "$lbp_fam: $lbp_t-restore refused the change, nothing of it was applied: $lbp_err"
     fi
     lbp_changed=1
@@ -370,6 +379,17 @@ lbp_apply() {
   for lbp_fam in $lbp_families; do
     "$(lbp_tool "$lbp_fam")-save" -c -t filter > "$lbp_work/snapshot.$lbp_fam" || lbp_die "$lbp_fam: cannot snapshot the current rules"
   done
+  # Arm the guard before touching anything: an SSH session cut at any later point still ends in a rollback.
+  lbp_pending_change=0
+  for lbp_fam in $lbp_families; do
+    lbp_plan "$lbp_fam"
+    [ ! -s "$lbp_work/$lbp_fam.restore" ] || lbp_pending_change=1
+  done
+  lbp_armed=0
+  if [ "$lbp_pending_change" = 1 ] && [ "$LBP_ROLLBACK_SECONDS" -gt 0 ] && [ ! -f "$LBP_DIR/pending" ]; then
+    lbp_arm_rollback
+    lbp_armed=1
+  fi
   lbp_changed=0
   for lbp_fam in $lbp_families; do
     lbp_converge "$lbp_fam"
@@ -381,31 +401,36 @@ lbp_apply() {
           "$(lbp_tool "$lbp_f")-restore" -w "$LBP_LOCK_WAIT" -c < "$lbp_work/snapshot.$lbp_f" ||
             lbp_die "$lbp_fam: verification failed ($lbp_why) AND restoring the previous rules failed: check the host by hand"
         done
+        [ "$lbp_armed" = 0 ] || lbp_clear_pending
         lbp_die "$lbp_fam: verification failed: $lbp_why. The previous rules were restored; nothing was persisted"
       fi
       lbp_die "$lbp_fam: verification failed: $lbp_why. Nothing was changed or persisted"
     fi
   done
   if [ "$lbp_changed" = 0 ]; then
+    [ "$lbp_armed" = 0 ] || lbp_clear_pending
     lbp_say "result: unchanged"
-    return 0
-  fi
-  if [ "$LBP_ROLLBACK_SECONDS" -gt 0 ] && [ ! -f "$LBP_DIR/pending" ]; then
-    for lbp_fam in $lbp_families; do
-      cp "$lbp_work/snapshot.$lbp_fam" "$LBP_DIR/snapshot.$lbp_fam"
-    done
-    cp "$0" "$LBP_DIR/engine.sh"
-    echo "$LBP_GEN" > "$LBP_DIR/pending"
-    if command -v setsid >/dev/null 2>&1; then
-      setsid /bin/sh "$LBP_DIR/engine.sh" rollback-timer </dev/null >>"$LBP_DIR/rollback.log" 2>&1 9>&- &
-    else
-      nohup /bin/sh "$LBP_DIR/engine.sh" rollback-timer </dev/null >>"$LBP_DIR/rollback.log" 2>&1 9>&- &
-    fi
-    echo $! > "$LBP_DIR/timer.pid"
-    lbp_say "result: changed; rollback armed: the previous rules come back in ${LBP_ROLLBACK_SECONDS}s unless a new SSH connection confirms"
+  elif [ -f "$LBP_DIR/pending" ]; then
+    lbp_say "result: changed; rollback armed: the previous rules come back ${LBP_ROLLBACK_SECONDS}s after the change unless a new SSH connection confirms"
   else
-    lbp_say "result: changed"
+    lbp_say "result: changed (rollback guard off)"
   fi
+}
+
+# Keep the snapshot and a copy of this script in the state directory, and start the timer that restores
+# the snapshot unless `confirm` (a new SSH connection) removes the pending mark first.
+lbp_arm_rollback() {
+  for lbp_f in $lbp_families; do
+    cp "$lbp_work/snapshot.$lbp_f" "$LBP_DIR/snapshot.$lbp_f" || lbp_die "cannot keep the rollback snapshot in $LBP_DIR"
+  done
+  cp "$0" "$LBP_DIR/engine.sh" || lbp_die "cannot keep the rollback script in $LBP_DIR"
+  echo "$LBP_GEN" > "$LBP_DIR/pending"
+  if command -v setsid >/dev/null 2>&1; then
+    setsid /bin/sh "$LBP_DIR/engine.sh" rollback-timer </dev/null >>"$LBP_DIR/rollback.log" 2>&1 9>&- &
+  else
+    nohup /bin/sh "$LBP_DIR/engine.sh" rollback-timer </dev/null >>"$LBP_DIR/rollback.log" 2>&1 9>&- &
+  fi
+  echo $! > "$LBP_DIR/timer.pid"
 }
 
 lbp_rollback_timer() {
@@ -442,9 +467,7 @@ lbp_confirm() {
   fi
   lbp_pick_families
   for lbp_fam in $lbp_families; do
-    lbp_rules > "$lbp_work/$lbp_fam.desired"
-    lbp_save "$lbp_fam" > "$lbp_work/$lbp_fam.current"
-    lbp_diff "$lbp_work/$lbp_fam.desired" "$lbp_work/$lbp_fam.current" "$lbp_work/$lbp_fam.restore" "$lbp_work/$lbp_fam.report"
+    lbp_plan "$lbp_fam"
     [ ! -s "$lbp_work/$lbp_fam.restore" ] ||
       lbp_die "$lbp_fam: the managed rules are not in place any more ($(lbp_summary "$lbp_work/$lbp_fam.report") would be needed); nothing was persisted: deploy again"
   done
@@ -481,9 +504,7 @@ lbp_check() {
   lbp_pick_families
   lbp_drift=0
   for lbp_fam in $lbp_families; do
-    lbp_rules > "$lbp_work/$lbp_fam.desired"
-    lbp_save "$lbp_fam" > "$lbp_work/$lbp_fam.current" || lbp_die "$lbp_fam: $(lbp_tool "$lbp_fam")-save failed"
-    lbp_diff "$lbp_work/$lbp_fam.desired" "$lbp_work/$lbp_fam.current" "$lbp_work/$lbp_fam.restore" "$lbp_work/$lbp_fam.report"
+    lbp_plan "$lbp_fam"
     if [ -s "$lbp_work/$lbp_fam.restore" ]; then
       lbp_drift=1
       lbp_say "$lbp_fam: drifted: converging would do: $(lbp_summary "$lbp_work/$lbp_fam.report")"
