@@ -54,6 +54,11 @@ export class LoopbackPolicy extends Construct {
   public readonly entries: Readonly<Record<string, HostEntry>>;
   /** The resource that carries the hosts. */
   public readonly resource: TerraformResource;
+  /**
+   * The resource that re-runs apply and confirm on every apply for the hosts whose policy says
+   * `enforce: "every-apply"` (`<type>.<id>_enforce`); absent when no host does.
+   */
+  public readonly enforceResource?: TerraformResource;
   /** `null_resource` or `terraform_data`. */
   public readonly resourceType: ResourceType;
 
@@ -80,7 +85,7 @@ export class LoopbackPolicy extends Construct {
     scripts.overrideLogicalId(`${name}_policy_scripts`);
 
     const self = this.resourceType === "terraform_data" ? "self.input" : "self.triggers";
-    const withScript = `\${merge(each.value, { policy_script = local.${name}_policy_scripts[each.value.policy] })}`;
+    const withScript = entryWithScript(name);
     let resource: TerraformResource;
     if (this.resourceType === "terraform_data") {
       resource = new DataResource(this, "hosts", { lifecycle: { createBeforeDestroy: true } });
@@ -101,11 +106,56 @@ export class LoopbackPolicy extends Construct {
     ]);
     this.resource = resource;
 
+    const everyApply = this.fleet.hosts.filter((h) => h.policy.enforce === "every-apply").map((h) => h.name);
+    if (everyApply.length > 0) {
+      const enforced = Object.fromEntries(everyApply.map((n) => [n, entries[n]]));
+      this.enforceResource = enforceResource(this, name, this.resourceType, resource, enforced);
+    }
+
     new TerraformOutput(this, "summary", {
       description: `What each host of ${id} gets: its policy's ordered rules and settings`,
       value: summary(groups),
     }).overrideLogicalId(`${name}_summary`);
   }
+}
+
+/**
+ * Re-runs apply and confirm on every apply, for the given hosts. Replaced each time (its trigger is
+ * `timestamp()`), so it has no destroy-time provisioner: removing the rules is the main resource's job, and a
+ * destroy-time block here would remove what the new instance just converged (the generation does not change).
+ */
+function enforceResource(
+  scope: Construct,
+  name: string,
+  type: ResourceType,
+  main: TerraformResource,
+  entries: Record<string, HostEntry>,
+): TerraformResource {
+  let resource: TerraformResource;
+  let self: string;
+  if (type === "terraform_data") {
+    resource = new DataResource(scope, "enforce", { dependsOn: [main] });
+    resource.addOverride("input", entryWithScript(name));
+    resource.addOverride("triggers_replace", "${timestamp()}");
+    self = "self.input";
+  } else {
+    resource = new NullResource(scope, "enforce", { dependsOn: [main] });
+    resource.addOverride("triggers", entryWithScript(name, ", enforced_at = timestamp()"));
+    self = "self.triggers";
+  }
+  resource.overrideLogicalId(`${name}_enforce`);
+  resource.addOverride("for_each", entries);
+  resource.addOverride("connection", connection(self));
+  resource.addOverride("provisioner", [
+    { "remote-exec": { inline: inline("apply", self) } },
+    { "remote-exec": { inline: inline("confirm", self) } },
+  ]);
+  return resource;
+}
+
+/** A host's entry plus its policy's script (and `extra` fields): what `input`/`triggers` hold. */
+function entryWithScript(name: string, extra = ""): string {
+  return `\${merge(each.value, { policy_script = local.${name}_policy_scripts[each.value.policy]${extra} })}`;
 }
 
 function groupFor(host: Host, byPolicy: Map<Policy, PolicyGroup>, groups: Map<string, PolicyGroup>): PolicyGroup {
@@ -160,6 +210,8 @@ function summary(groups: ReadonlyMap<string, PolicyGroup>): Record<string, unkno
       verify: g.policy.verify,
       rollback_seconds: g.policy.rollbackSeconds,
       other_firewall: g.policy.otherFirewall,
+      // Only when not the default, so on-change stacks synthesize as before; readers take absent as on-change.
+      ...(g.policy.enforce === "every-apply" ? { enforce: g.policy.enforce } : {}),
     };
   }
   return out;

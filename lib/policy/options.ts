@@ -11,6 +11,8 @@ export type DropAction = "drop" | "reject";
 export type OtherFirewall = "fail" | "skip" | "ignore";
 /** How the host proves loopback works before anything is persisted (seed 000). */
 export type VerifyMode = "auto" | "tcp" | "icmp" | "off";
+/** When Terraform runs the host script: only when the host's entry changes, or on every apply too. */
+export type EnforceMode = "on-change" | "every-apply";
 
 /** Rate-limited LOG rules placed immediately before the drops they explain (seed 003). */
 export interface LogOptions {
@@ -81,7 +83,7 @@ export interface PolicyOptions {
   /**
    * Rollback guard: after applying, the host restores its previous rules unless a *new* SSH connection
    * confirms the change within this many seconds. `0` turns the guard off (not recommended).
-   * @default 60
+   * @default 30
    */
   readonly rollbackSeconds?: number;
   /**
@@ -89,6 +91,15 @@ export interface PolicyOptions {
    * @default 30
    */
   readonly lockWaitSeconds?: number;
+  /**
+   * When the host script runs. `on-change`: when the host's entry (connection facts, policy) changes, so an
+   * unchanged host costs nothing on `deploy`, and drift is found with `npm run check`. `every-apply`: also on
+   * every apply, through a second resource (`<id>_enforce`) that is replaced each time: drift is repaired on
+   * every deploy, at the cost of two SSH connections per such host per apply, and plans that always show
+   * changes. Switching a host to `every-apply` changes its policy key, so its next apply re-runs it once.
+   * @default "on-change"
+   */
+  readonly enforce?: EnforceMode;
 }
 
 /** A policy after validation: every field present, every value checked. */
@@ -105,4 +116,5 @@ export interface Policy {
   readonly verify: VerifyMode;
   readonly rollbackSeconds: number;
   readonly lockWaitSeconds: number;
+  readonly enforce: EnforceMode;
 }

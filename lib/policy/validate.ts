@@ -2,7 +2,7 @@ import { isIPv4, isIPv6 } from "net";
 import { LoopbackPolicyError } from "./errors";
 import { BastionSpec, ConnectionSpec, FleetSpec, HostSpec } from "./fleet";
 import { Bastion, Fleet, Host } from "./model";
-import { AntiSpoofing, DropAction, Ipv6Mode, OtherFirewall, Policy, PolicyOptions, VerifyMode } from "./options";
+import { AntiSpoofing, DropAction, EnforceMode, Ipv6Mode, OtherFirewall, Policy, PolicyOptions, VerifyMode } from "./options";
 import { Persistence } from "./persistence";
 import { LocalPort } from "./port";
 
@@ -16,7 +16,7 @@ const KEY_PATH = /^[A-Za-z0-9~._/+@-][A-Za-z0-9._/+@ -]{0,1023}$/;
 
 const POLICY_FIELDS: ReadonlyArray<keyof PolicyOptions> = [
   "ipv6", "antiSpoofing", "localOnlyPorts", "localOnlyAction", "allowEstablished", "logDrops", "persistence",
-  "otherFirewall", "verify", "rollbackSeconds", "lockWaitSeconds",
+  "otherFirewall", "verify", "rollbackSeconds", "lockWaitSeconds", "enforce",
 ];
 const CONNECTION_FIELDS: ReadonlyArray<keyof ConnectionSpec> = [
   "user", "port", "privateKeyPath", "hostKey", "bastion", "sudo", "timeoutSeconds",
@@ -38,6 +38,7 @@ export const DEFAULT_POLICY: Policy = {
   verify: "auto",
   rollbackSeconds: 30,
   lockWaitSeconds: 30,
+  enforce: "on-change",
 };
 
 /**
@@ -100,6 +101,7 @@ export function resolvePolicy(options: PolicyOptions, base: Policy, field: strin
     verify: oneOf<VerifyMode>(options.verify, ["auto", "tcp", "icmp", "off"], base.verify, at("verify")),
     rollbackSeconds: int(options.rollbackSeconds, base.rollbackSeconds, 0, 3600, at("rollbackSeconds")),
     lockWaitSeconds: int(options.lockWaitSeconds, base.lockWaitSeconds, 1, 600, at("lockWaitSeconds")),
+    enforce: oneOf<EnforceMode>(options.enforce, ["on-change", "every-apply"], base.enforce, at("enforce")),
   };
 }
 

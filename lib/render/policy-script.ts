@@ -29,6 +29,9 @@ export function renderPolicyScript(policy: Policy, plan: RulePlan): PolicyScript
   const body = [
     "# ---- loopback-policy: the policy ----",
     ...settings.map(([k, v]) => `${k}=${shellQuote(v)}`),
+    // A comment, not a setting (the engine has no use for it), so that the key tells every-apply policies
+    // apart. Absent for the default: keys (and generations) of on-change policies are what they always were.
+    ...(policy.enforce === "every-apply" ? ["# enforce: every-apply (Terraform runs this script on every apply)"] : []),
     "# Managed rules, top of each chain, in this order:",
     "lbp_rules() {",
     ...[...plan.ipv4, ...plan.ipv6].flatMap(ruleLines),
