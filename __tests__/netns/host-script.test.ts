@@ -228,8 +228,7 @@ describe("knowing the host", () => {
 
   test("GIVEN the legacy iptables backend THEN the same script converges it", () => {
     const h = host("legacy");
-    const shim = join(h.dir, "legacy-bin");
-    h.sh(`mkdir -p ${shim} && for t in iptables ip6tables; do for s in "" -save -restore; do ln -sf "$(command -v $t-legacy$s)" ${shim}/$t$s; done; done`);
+    const shim = h.legacyBin();
     h.sh(`PATH=${shim}:$PATH; ${SEED_000}`);
     const r = h.run("apply", {}, { env: { PATH: `${shim}:${process.env.PATH}` } });
     expect(r.stderr).toBe("");

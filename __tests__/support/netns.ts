@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from "child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "fs";
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
 import { PolicyOptions, ScriptMode, planRules, renderHostScript, renderPolicyScript, validateFleet } from "../../lib";
@@ -22,6 +22,7 @@ export class NetnsHost {
   constructor(label: string) {
     this.ns = `lbpt-${label}-${process.pid % 10000}-${counter++}`.slice(0, 30);
     this.dir = mkdtempSync(join(tmpdir(), `${this.ns}-`));
+    chmodSync(this.dir, 0o755);
     execFileSync("ip", ["netns", "add", this.ns]);
     this.sh("ip link set lo up");
   }
@@ -42,10 +43,27 @@ export class NetnsHost {
   }
 
   /** Render the host script for a policy and run it here, as `remote-exec` would. */
-  run(mode: ScriptMode, policy: PolicyOptions = {}, opts: { generation?: string; env?: Record<string, string> } = {}) {
+  run(mode: ScriptMode, policy: PolicyOptions = {}, opts: ScriptOptions & { env?: Record<string, string> } = {}) {
+    return this.try(`/bin/sh ${this.scriptFile(mode, policy, opts)}`, { ...this.env, ...(opts.env ?? {}) });
+  }
+
+  /** Write the host script for a policy to a file (readable by every user) and return its path. */
+  scriptFile(mode: ScriptMode, policy: PolicyOptions = {}, opts: ScriptOptions = {}): string {
     const file = join(this.dir, `${mode}-${counter++}.sh`);
-    writeFileSync(file, hostScript(mode, policy, opts.generation ?? "0badc0de"));
-    return this.try(`/bin/sh ${file}`, { LBP_STATE_DIR: join(this.dir, "state"), ...(opts.env ?? {}) });
+    writeFileSync(file, hostScript(mode, policy, opts.generation ?? "0badc0de", "test-host", opts.sudo ?? "0"), { mode: 0o644 });
+    return file;
+  }
+
+  /** The environment scripts run with here: their own state directory. */
+  get env(): Record<string, string> {
+    return { LBP_STATE_DIR: join(this.dir, "state") };
+  }
+
+  /** A directory to put first on PATH so that iptables/ip6tables mean the legacy (not nf_tables) backend. */
+  legacyBin(): string {
+    const bin = join(this.dir, "legacy-bin");
+    this.sh(`mkdir -p ${bin} && for t in iptables ip6tables; do for s in "" -save -restore; do ln -sf "$(command -v $t-legacy$s)" ${bin}/$t$s; done; done`);
+    return bin;
   }
 
   /** A TCP round trip to a fresh listener on addr (127.0.0.1 or ::1) with a 1 s timeout: true when it worked. */
@@ -72,14 +90,23 @@ export class NetnsHost {
     spawnSync("sh", ["-c", `ip netns pids ${this.ns} | xargs -r kill -9`]);
     spawnSync("ip", ["netns", "del", this.ns]);
     rmSync(this.dir, { recursive: true, force: true });
+    rmSync(join("/etc/netns", this.ns), { recursive: true, force: true });
   }
 }
 
+/** Options of a rendered host script. */
+export interface ScriptOptions {
+  /** @default "0badc0de" */
+  readonly generation?: string;
+  /** `"1"`: re-run through sudo when not root. @default "0" */
+  readonly sudo?: string;
+}
+
 /** The complete host script for a policy, as the constructs synthesize it (with literal host facts). */
-export function hostScript(mode: ScriptMode, policy: PolicyOptions, generation: string, host = "test-host"): string {
+export function hostScript(mode: ScriptMode, policy: PolicyOptions, generation: string, host = "test-host", sudo = "0"): string {
   const validated = validateFleet({ hosts: [{ name: host, address: "192.0.2.1" }], ...policy }).hosts[0].policy;
   const script = renderPolicyScript(validated, planRules(validated));
-  return renderHostScript({ mode, host, generation, sudo: "0" }, script.text);
+  return renderHostScript({ mode, host, generation, sudo }, script.text);
 }
 
 /** The rules of a chain in order, from a save. */

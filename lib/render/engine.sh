@@ -75,7 +75,11 @@ lbp_other_firewall() {
     echo "firewalld is running (firewall-cmd --state)"
   elif command -v nft >/dev/null 2>&1; then
     lbp_nft=$(nft list tables 2>/dev/null | grep -Ev '^table (ip|ip6|arp|bridge) (filter|nat|mangle|raw|security|broute)$' | head -n 1)
-    [ -z "$lbp_nft" ] || echo "a native nftables ruleset is loaded ($lbp_nft)"
+    case "$lbp_nft" in
+      "") ;;
+      *firewalld*) echo "firewalld's nftables ruleset is loaded ($lbp_nft)" ;;
+      *) echo "a native nftables ruleset is loaded ($lbp_nft)" ;;
+    esac
   fi
 }
 

@@ -1,0 +1,232 @@
+import { spawn, spawnSync } from "child_process";
+import { existsSync, readFileSync } from "fs";
+import { join } from "path";
+import { NetnsHost, chain, requireNetnsTools } from "../support/netns";
+
+/**
+ * Faults on the host side, each reproduced for real in a namespace. docs/RELIABILITY.md lists each with its
+ * outcome; the lab-level faults (a policy that cuts SSH, a session cut through sshd) are in __tests__/e2e.
+ */
+jest.setTimeout(180_000);
+
+const tagged = (lines: string[]) => lines.filter((l) => l.includes('"lbp:'));
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+let hosts: NetnsHost[] = [];
+const host = (label: string) => {
+  const h = new NetnsHost(label);
+  hosts.push(h);
+  return h;
+};
+
+beforeAll(() => requireNetnsTools());
+afterEach(() => {
+  for (const h of hosts) h.destroy();
+  hosts = [];
+});
+
+describe("an SSH session cut in the middle of the apply", () => {
+  test("GIVEN the script killed at random moments THEN each family holds the old or the new rule set entire; after the rollback window the old one; nothing is persisted; the next deploy converges", async () => {
+    const h = host("cut");
+    h.sh("iptables -P INPUT DROP && iptables -A INPUT -p tcp --dport 22 -j ACCEPT && iptables -A INPUT -i lo -j ACCEPT && ip6tables -A INPUT -p tcp --dport 22 -j ACCEPT");
+    const before = { ipv4: h.save("ipv4"), ipv6: h.save("ipv6") };
+    const persistence = { v4Path: join(h.dir, "rules.v4"), v6Path: join(h.dir, "rules.v6") };
+    const policy = { rollbackSeconds: 1, persistence };
+    // What a completed apply leaves, for comparison.
+    const probe = host("cut-probe");
+    probe.sh("iptables -P INPUT DROP && iptables -A INPUT -p tcp --dport 22 -j ACCEPT && iptables -A INPUT -i lo -j ACCEPT && ip6tables -A INPUT -p tcp --dport 22 -j ACCEPT");
+    expect(probe.run("apply", { ...policy, rollbackSeconds: 0 }).status).toBe(0);
+    const after = { ipv4: probe.save("ipv4"), ipv6: probe.save("ipv6") };
+    expect(after.ipv4).not.toEqual(before.ipv4);
+
+    const seen = new Set<string>();
+    for (const delay of [0, 15, 30, 45, 60, 80, 100, 130, 160, 200, 260, 400]) {
+      const file = h.scriptFile("apply", policy);
+      const child = spawn("ip", ["netns", "exec", h.ns, "/bin/sh", file], { detached: true, stdio: "ignore", env: { ...process.env, ...h.env } });
+      const exited = new Promise<number | null>((r) => child.on("exit", (code) => r(code)));
+      await sleep(delay);
+      try {
+        process.kill(-child.pid!, "SIGKILL");
+      } catch {
+        // already finished: a complete run is one of the outcomes too
+      }
+      const code = await exited;
+      for (const fam of ["ipv4", "ipv6"] as const) {
+        const now = h.save(fam);
+        const state = JSON.stringify(now) === JSON.stringify(before[fam]) ? "old" : JSON.stringify(now) === JSON.stringify(after[fam]) ? "new" : "MIXED";
+        seen.add(state);
+        expect([delay, fam, state]).not.toEqual([delay, fam, "MIXED"]);
+      }
+      await sleep(2500);
+      expect([delay, code === 0 ? "completed" : "killed", h.save("ipv4"), h.save("ipv6")]).toEqual([delay, code === 0 ? "completed" : "killed", before.ipv4, before.ipv6]);
+      expect(existsSync(persistence.v4Path)).toBe(false);
+    }
+    expect(seen.has("old")).toBe(true);
+
+    const apply = h.run("apply", { persistence });
+    expect(apply.status).toBe(0);
+    expect(h.run("confirm", { persistence }).status).toBe(0);
+    expect(h.save("ipv4")).toEqual(after.ipv4);
+    expect(readFileSync(persistence.v4Path, "utf8")).toContain("lbp:0badc0de:lo-in");
+  });
+});
+
+describe("the xtables lock", () => {
+  const holdLock = (seconds: number) => {
+    const c = spawn("flock", ["/run/xtables.lock", "sleep", String(seconds)], { stdio: "ignore", detached: true });
+    return { kill: () => process.kill(-c.pid!, "SIGKILL") };
+  };
+
+  test("GIVEN another program holds the lock briefly THEN the run waits and succeeds", async () => {
+    const h = host("lockwait");
+    const bin = h.legacyBin();
+    const holder = holdLock(3);
+    await sleep(300);
+    const t0 = Date.now();
+    const r = h.run("apply", { ipv6: "off", lockWaitSeconds: 20 }, { env: { PATH: `${bin}:${process.env.PATH}` } });
+    expect(r.stderr).toBe("");
+    expect(r.status).toBe(0);
+    expect(Date.now() - t0).toBeGreaterThan(2000);
+    holder.kill();
+    h.sh(`PATH=${bin}:$PATH; iptables -F; iptables -X`);
+  });
+
+  test("GIVEN another program holds the lock longer than lockWaitSeconds THEN the run fails saying so, and nothing was applied", async () => {
+    const h = host("lockheld");
+    const bin = h.legacyBin();
+    const holder = holdLock(20);
+    await sleep(300);
+    const r = h.run("apply", { ipv6: "off", lockWaitSeconds: 2 }, { env: { PATH: `${bin}:${process.env.PATH}` } });
+    holder.kill();
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/ipv4: another program held the xtables lock for more than 2s \(lockWaitSeconds\); nothing was applied/);
+    expect(h.try(`PATH=${bin}:$PATH iptables -S`).stdout).not.toContain("lbp:");
+  });
+});
+
+describe("missing tools", () => {
+  /** Run a script with /usr/sbin replaced by a tmpfs holding only the named iptables tools (a private mount namespace). */
+  const unshared = (h: NetnsHost, tools: string[], file: string) =>
+    spawnSync("ip", ["netns", "exec", h.ns, "unshare", "-m", "sh", "-c",
+      `multi=$(readlink -f /usr/sbin/iptables) && d=$(mktemp -d) && cp "$multi" "$d/" && mount -t tmpfs none /usr/sbin && cp "$d/$(basename "$multi")" /usr/sbin/ && for t in ${tools.join(" ")}; do ln -s "$(basename "$multi")" "/usr/sbin/$t"; done; /bin/sh ${file}`,
+    ], { encoding: "utf8", env: { ...process.env, ...h.env, PATH: "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin" } });
+
+  test("GIVEN no iptables THEN the run fails naming the package, and changes nothing", () => {
+    const h = host("noipt");
+    const r = unshared(h, [], h.scriptFile("apply"));
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain("iptables is not installed (Debian/Ubuntu: apt-get install iptables; RHEL/Fedora: dnf install iptables-nft)");
+  });
+
+  test("GIVEN iptables but no ip6tables THEN ipv6 auto skips and says so, ipv6 required fails and changes nothing", () => {
+    const h = host("noip6t");
+    const v4 = ["iptables", "iptables-save", "iptables-restore"];
+    const auto = unshared(h, v4, h.scriptFile("apply"));
+    expect(auto.stderr).toBe("");
+    expect(auto.status).toBe(0);
+    expect(auto.stdout).toContain("ipv6: skipped: ip6tables is not installed");
+    expect(tagged(h.save("ipv4"))).toHaveLength(3);
+    const h2 = host("noip6treq");
+    const req = unshared(h2, v4, h2.scriptFile("apply", { ipv6: "required" }));
+    expect(req.status).toBe(1);
+    expect(req.stderr).toContain("ipv6 is required by the policy but ip6tables is not installed");
+    expect(tagged(h2.save("ipv4"))).toHaveLength(0);
+  });
+});
+
+describe("another firewall manager in charge", () => {
+  test("GIVEN ufw enabled on the host THEN the run refuses naming ufw and the option, and changes nothing; skip leaves it alone", () => {
+    if (spawnSync("sh", ["-c", "command -v ufw"]).status !== 0) throw new Error("ufw is missing: apt-get install ufw (.ci/run installs it)");
+    const h = host("ufw");
+    // The host's own /etc/ufw (ip netns exec bind-mounts /etc/netns/<ns>/ufw over /etc/ufw), then the real ufw.
+    spawnSync("sh", ["-c", `mkdir -p /etc/netns/${h.ns}/ufw && cp -a /etc/ufw/. /etc/netns/${h.ns}/ufw/`]);
+    expect(h.try("ufw --force enable").status).toBe(0);
+    expect(h.sh("ufw status")).toContain("Status: active");
+    const before = h.save("ipv4");
+    const r = h.run("apply");
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/ufw is active \(ufw status\) and manages this firewall; loopback-policy changes nothing here.*otherFirewall: "skip"/);
+    expect(h.save("ipv4")).toEqual(before);
+    const skip = h.run("apply", { otherFirewall: "skip" });
+    expect(skip.status).toBe(0);
+    expect(skip.stdout).toContain("skipped: ufw is active (ufw status) (otherFirewall: skip); nothing was changed");
+    expect(h.save("ipv4")).toEqual(before);
+  });
+
+  test("GIVEN firewalld's nftables tables THEN the run refuses naming firewalld", () => {
+    const h = host("firewalld");
+    h.sh("nft add table inet firewalld && nft add chain inet firewalld filter_INPUT '{ type filter hook input priority 10; policy accept; }'");
+    const r = h.run("apply", { ipv6: "off" });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain("firewalld's nftables ruleset is loaded (table inet firewalld)");
+    expect(tagged(h.save("ipv4"))).toHaveLength(0);
+  });
+});
+
+describe("who runs it", () => {
+  test("GIVEN a non-root user and sudo off THEN it fails saying to connect as root or set sudo", () => {
+    const h = host("nonroot");
+    const r = h.try(`runuser -u nobody -- /bin/sh ${h.scriptFile("apply")}`);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain("connected as nobody, which is not root, and sudo is off: connect as root or set sudo: true");
+  });
+
+  test("GIVEN a non-root user without sudo rights THEN it fails saying sudo asks for a password", () => {
+    if (spawnSync("sh", ["-c", "command -v sudo"]).status !== 0) throw new Error("sudo is missing: apt-get install sudo (.ci/run installs it)");
+    const h = host("nosudo");
+    const r = h.try(`runuser -u nobody -- /bin/sh ${h.scriptFile("apply", {}, { sudo: "1" })}`);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain("sudo asks nobody for a password: allow passwordless sudo (NOPASSWD) for this user or connect as root");
+    expect(tagged(h.save("ipv4"))).toHaveLength(0);
+  });
+});
+
+describe("persistence", () => {
+  test("GIVEN a persistence path that is not writable THEN confirm fails saying the verified rules are live but not saved", () => {
+    const h = host("rofs");
+    const dir = join(h.dir, "ro");
+    const policy = { ipv6: "off" as const, persistence: { v4Path: join(dir, "rules.v4") } };
+    h.sh(`mkdir -p ${dir}`);
+    expect(h.run("apply", policy).status).toBe(0);
+    const r = spawnSync("ip", ["netns", "exec", h.ns, "unshare", "-m", "sh", "-c", `mount -t tmpfs -o ro none ${dir} && /bin/sh ${h.scriptFile("confirm", policy)}`], { encoding: "utf8", env: { ...process.env, ...h.env } });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/persistence: cannot write .*ro\/rules\.v4 \(.*Read-only file system\); the verified rules are live but not saved/);
+    expect(tagged(h.save("ipv4"))).toHaveLength(3);
+  });
+});
+
+describe("two deploys racing on one host", () => {
+  const race = (h: NetnsHost, a: string, b: string) =>
+    Promise.all([a, b].map((file) => new Promise<{ code: number | null; out: string }>((resolve) => {
+      const c = spawn("ip", ["netns", "exec", h.ns, "/bin/sh", file], { env: { ...process.env, ...h.env } });
+      let out = "";
+      c.stdout.on("data", (d) => (out += d));
+      c.stderr.on("data", (d) => (out += d));
+      c.on("exit", (code) => resolve({ code, out }));
+    })));
+
+  test("GIVEN the same deployment twice at once THEN they are serialised: both succeed, one set of rules", async () => {
+    const h = host("race-same");
+    const [a, b] = await race(h, h.scriptFile("apply"), h.scriptFile("apply"));
+    expect([a.code, b.code]).toEqual([0, 0]);
+    expect([a.out, b.out].filter((o) => o.includes("result: unchanged"))).toHaveLength(1);
+    for (const fam of ["ipv4", "ipv6"] as const) expect(tagged(h.save(fam))).toHaveLength(3);
+    expect(h.run("confirm").status).toBe(0);
+    expect(h.run("confirm").status).toBe(0);
+  });
+
+  test("GIVEN two different deployments at once THEN one wins entire, no duplicates, and the loser's confirm fails clearly", async () => {
+    const h = host("race-diff");
+    const [a, b] = await race(h, h.scriptFile("apply", {}, { generation: "aaaaaaaa" }), h.scriptFile("apply", { allowEstablished: true }, { generation: "bbbbbbbb" }));
+    expect([a.code, b.code]).toEqual([0, 0]);
+    const input = chain(h.save("ipv4"), "INPUT");
+    const gens = new Set(tagged(input).map((l) => l.match(/lbp:([0-9a-f]{8}):/)![1]));
+    expect(gens.size).toBe(1);
+    const winner = [...gens][0];
+    expect(tagged(input)).toHaveLength(winner === "aaaaaaaa" ? 2 : 3);
+    const loser = winner === "aaaaaaaa" ? { gen: "bbbbbbbb", policy: { allowEstablished: true } } : { gen: "aaaaaaaa", policy: {} };
+    const c = h.run("confirm", loser.policy, { generation: loser.gen });
+    expect(c.status).toBe(1);
+    expect(c.stderr).toMatch(/another generation \(\w+\) is awaiting confirmation|the managed rules are not in place any more/);
+  });
+});
