@@ -1,0 +1,44 @@
+import { Review } from "./review";
+import {
+  baselineText, connectionText, constructTitle, familyTitle, hostChangeLines, policyChangeTitle, ruleChangeLines, settingPairs,
+} from "./describe";
+
+const code = (s: string) => `\`${s}\``;
+
+/** The review as Markdown, for a pull-request comment. */
+export function formatMarkdown(r: Review): string {
+  const out: string[] = ["## Loopback policy review", ""];
+  for (const s of r.stacks) {
+    for (const c of s.model.constructs) {
+      out.push(`### Stack ${code(s.stack)}: ${constructTitle(c)}`, "");
+      for (const g of c.groups) {
+        out.push(`#### Policy ${code(g.key)}: ${g.hosts.length === 1 ? "1 host" : `${g.hosts.length} hosts`}`, "");
+        out.push("| host | connection | key | host key | generation |", "|---|---|---|---|---|");
+        for (const name of g.hosts) {
+          const h = c.hosts.find((x) => x.name === name)!;
+          out.push(`| ${code(name)} | ${code(connectionText(h))} | ${h.keyFile === null ? "SSH agent" : code(h.keyFile)} | ${h.hostKeyPinned ? "pinned" : "**not pinned**"} | ${code(h.generation)} |`);
+        }
+        out.push("", "```sh");
+        for (const family of ["ipv4", "ipv6"] as const) out.push(`# ${familyTitle(g, family)}`, ...g.rules[family]);
+        out.push("```", "");
+        out.push(settingPairs(g.settings).map(([k, v]) => `**${k}** ${code(v)}`).join(" · "), "");
+      }
+    }
+    out.push(`#### Changes in stack ${code(s.stack)}`, "", `_${baselineText(r, s)}_`, "");
+    if (s.changes?.unchanged) out.push("No changes.", "");
+    for (const c of s.changes?.constructs ?? []) {
+      if (c.construct === "unchanged") continue;
+      out.push(`**LoopbackPolicy ${code(c.id)}**${c.construct === "changed" ? "" : ` (${c.construct})`}`, "");
+      for (const line of hostChangeLines(c, code)) out.push(`- ${line.replace(" -> ", " → ")}`);
+      for (const p of c.policies) {
+        out.push(`- ${policyChangeTitle(p, code)}:`);
+        const lines = (["ipv4", "ipv6"] as const).flatMap((f) => ruleChangeLines(p.rules[f]));
+        if (lines.length) out.push("", "  ```diff", ...lines.map((l) => `  ${l.replace(/^~/, "!")}`), "  ```", "");
+        for (const st of p.settings) out.push(`  - ${st.name}: ${code(String(st.from))} → ${code(String(st.to))}`);
+      }
+      out.push("");
+    }
+  }
+  if (r.foreign.length) out.push(`Not reviewed (no LoopbackPolicy): ${r.foreign.map(code).join(", ")}`, "");
+  return out.join("\n");
+}

@@ -1,0 +1,46 @@
+import { Review } from "./review";
+import {
+  baselineText, connectionText, constructTitle, familyTitle, hostChangeLines, hostKeyText, keyText, policyChangeTitle,
+  ruleChangeLines, settingsText,
+} from "./describe";
+
+/** The review for a terminal. */
+export function formatText(r: Review): string {
+  const out: string[] = [];
+  for (const s of r.stacks) {
+    for (const c of s.model.constructs) {
+      out.push(`== stack "${s.stack}": ${constructTitle(c)}`, "");
+      for (const g of c.groups) {
+        out.push(`policy ${g.key}: ${g.hosts.length === 1 ? "1 host" : `${g.hosts.length} hosts`}`);
+        const width = Math.max(...g.hosts.map((n) => n.length));
+        for (const name of g.hosts) {
+          const h = c.hosts.find((x) => x.name === name)!;
+          out.push(`    ${name.padEnd(width)}  ${connectionText(h)}  ${keyText(h)}  ${hostKeyText(h)}  generation ${h.generation}`);
+        }
+        for (const family of ["ipv4", "ipv6"] as const) {
+          out.push(`  ${familyTitle(g, family)}`);
+          for (const rule of g.rules[family]) out.push(`    ${rule}`);
+        }
+        out.push(`  ${settingsText(g.settings)}`, "");
+      }
+    }
+    out.push(`changes in stack "${s.stack}": ${baselineText(r, s)}`);
+    if (s.changes?.unchanged) out.push("  no changes");
+    for (const c of s.changes?.constructs ?? []) {
+      if (c.construct === "unchanged") continue;
+      out.push(`  LoopbackPolicy "${c.id}"${c.construct === "changed" ? "" : ` (${c.construct})`}:`);
+      for (const line of hostChangeLines(c)) out.push(`    ${line}`);
+      for (const p of c.policies) {
+        out.push(`    ${policyChangeTitle(p)}:`);
+        for (const family of ["ipv4", "ipv6"] as const) {
+          const lines = ruleChangeLines(p.rules[family]);
+          if (lines.length) out.push(`      ${family}:`, ...lines.map((l) => `        ${l}`));
+        }
+        for (const st of p.settings) out.push(`      ${st.name}: ${st.from} -> ${st.to}`);
+      }
+    }
+    out.push("");
+  }
+  if (r.foreign.length) out.push(`not reviewed (no LoopbackPolicy): ${r.foreign.join(", ")}`, "");
+  return out.join("\n");
+}
