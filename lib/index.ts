@@ -11,3 +11,10 @@ export { renderHostScript, hostFactsLine, HostFacts, ScriptMode } from "./render
 export { engineScript } from "./render/engine";
 export { LoopbackPolicy, LoopbackPolicyProps, PolicyGroup, ResourceType } from "./constructs/loopback-policy";
 export { HostEntry } from "./constructs/host-entries";
+export { SynthOutputError, SynthOutputProblem } from "./contract/errors";
+export { readSynthOut, SynthOut, SynthStack } from "./contract/read-out";
+export { SynthPolicy, SummaryGroup } from "./contract/policies";
+export { review, Review, ReviewOptions, StackReview, Baseline } from "./review/review";
+export { checkHosts, checkHost, checkTargets, CheckOptions, CheckTarget, HostCheck, TargetFilter } from "./check/check";
+export { CHECK_EXIT, checkExitCode } from "./check/exit-code";
+export { HostStatus, HostOutcome, Drift } from "./check/outcome";

@@ -1,0 +1,75 @@
+import { spawnSync } from "child_process";
+import { resolve } from "path";
+import { SynthOutputError } from "../contract/errors";
+import { readSynthOut } from "../contract/read-out";
+import { checkHosts, checkTargets } from "../check/check";
+import { CHECK_EXIT, checkExitCode } from "../check/exit-code";
+import { formatCheckJson, formatCheckText, progressLine } from "../check/format";
+import { intOption, oneOfOption, parseArgs } from "./args";
+import { UsageError } from "./errors";
+import { CliIo } from "./io";
+
+const USAGE = `usage: loopback-check [--dir cdktf.out] [--format text|json] [--parallelism N] [--host NAME]... [--stack NAME]...
+                      [--connect-timeout S] [--timeout S] [--no-progress]
+
+Connects to each host of the synthesized LoopbackPolicy stacks with the synthesized connection facts and runs
+the host script in check mode, which changes nothing: reports each host compliant, drifted (with what
+converging would do) or unreachable.
+
+  --dir DIR            the cdktf output to check against (default: cdktf.out)
+  --format F           text (default) or json
+  --parallelism N      hosts checked at once (default 10)
+  --host NAME          only this host (repeatable)
+  --stack NAME         only this stack (repeatable)
+  --connect-timeout S  seconds to connect (default 10)
+  --timeout S          seconds a host's whole check may take (default 120)
+  --no-progress        no "[n/total] host status" lines on stderr
+exit codes: 0 every host compliant; 3 drift (every host checked); 4 a host unreachable or its check failed;
+            2 bad arguments, no cdktf output or no LoopbackPolicy in it, no ssh client
+`;
+
+/** `loopback-check`: returns the exit code. */
+export async function checkCli(argv: readonly string[], io: CliIo, cwd = process.cwd()): Promise<number> {
+  try {
+    const args = parseArgs(argv, {
+      dir: "string", format: "string", parallelism: "string", host: "list", stack: "list",
+      "connect-timeout": "string", timeout: "string", "no-progress": "flag", help: "flag",
+    }, "loopback-check --help");
+    if (args.help) {
+      io.stdout(USAGE);
+      return CHECK_EXIT.compliant;
+    }
+    const format = oneOfOption(args, "format", ["text", "json"], "text");
+    const parallelism = intOption(args, "parallelism", 1, 256, 10);
+    const connectTimeoutSeconds = intOption(args, "connect-timeout", 1, 600, 10);
+    const timeoutSeconds = intOption(args, "timeout", 5, 3600, 120);
+    const out = readSynthOut(resolve(cwd, (args.dir as string | undefined) ?? "cdktf.out"));
+    const hosts = (args.host as string[] | undefined) ?? [];
+    const stacks = (args.stack as string[] | undefined) ?? [];
+    const targets = checkTargets(out, { hosts, stacks });
+    const known = checkTargets(out, { stacks });
+    for (const h of hosts) {
+      if (!known.some((t) => t.host === h)) throw new UsageError("--host", `no host ${JSON.stringify(h)} in ${out.dir}`, `use one of ${[...new Set(known.map((t) => t.host))].join(", ")}`);
+    }
+    for (const s of stacks) {
+      if (!out.stacks.some((x) => x.name === s)) throw new UsageError("--stack", `no LoopbackPolicy stack ${JSON.stringify(s)} in ${out.dir}`, `use one of ${out.stacks.map((x) => x.name).join(", ")}`);
+    }
+    if (spawnSync("ssh", ["-V"]).error) throw new UsageError("ssh", "the OpenSSH client is not installed", "apt-get install openssh-client (dnf install openssh-clients)");
+    const qualified = new Set(targets.map((t) => `${t.stack}/${t.id}`)).size > 1;
+    const results = await checkHosts(targets, {
+      parallelism,
+      connectTimeoutSeconds,
+      timeoutSeconds,
+      onProgress: args["no-progress"] ? undefined : (r, done, total) => io.stderr(progressLine(r, done, total, qualified)),
+    });
+    const code = checkExitCode(results.map((r) => r.status));
+    io.stdout(format === "json" ? formatCheckJson(results, code) : formatCheckText(results));
+    return code;
+  } catch (e) {
+    if (e instanceof UsageError || e instanceof SynthOutputError) {
+      io.stderr(`loopback-check: ${e.message}\n`);
+      return CHECK_EXIT.usage;
+    }
+    throw e;
+  }
+}
