@@ -643,6 +643,18 @@ cmd_up() {
 
 # ---------------------------------------------------------------- down
 
+# Is a lab with another LBP_LAB_ID up? It shares the lab user and its sudoers file with this one.
+other_lab_up() {
+	local d name
+	for d in /run/netns/lbp-lab*; do
+		[[ -e "$d" ]] || continue
+		name=${d##*/}
+		[[ "$name" == "$NS_PREFIX"* ]] && continue
+		[[ "$name" =~ ^lbp-lab[0-9]?-[0-9]+$ ]] && return 0
+	done
+	return 1
+}
+
 cmd_down() {
 	local i found=0 pid pids=() f hosts=()
 	need ip iproute2
@@ -662,13 +674,18 @@ cmd_down() {
 		found=1
 		kill_pids "${pids[@]}"
 	fi
-	if [[ -e "$SUDOERS_FILE" ]]; then
+	local owns_shared=1
+	if other_lab_up; then
+		owns_shared=0
+		say "another lab (other LBP_LAB_ID) is up: leaving $SUDOERS_FILE and user $LAB_USER to it"
+	fi
+	if ((owns_shared)) && [[ -e "$SUDOERS_FILE" ]]; then
 		found=1
 		rm -f "$SUDOERS_FILE" "$SUDOERS_FILE.tmp"
 	fi
 	if [[ -e "$STATE" ]]; then
 		found=1
-		if [[ -e "$STATE/created-lbpuser" ]] && getent passwd "$LAB_USER" >/dev/null; then
+		if ((owns_shared)) && [[ -e "$STATE/created-lbpuser" ]] && getent passwd "$LAB_USER" >/dev/null; then
 			pids=()
 			while read -r pid; do
 				[[ -n "$pid" ]] && pids+=("$pid")
