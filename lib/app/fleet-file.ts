@@ -33,7 +33,7 @@ export function loadFleetFile(path: string, source: string): { stack: string; pr
   }
   const { stack = "loopback", ...props } = parsed as FleetFile;
   if (typeof stack !== "string" || !/^[A-Za-z][A-Za-z0-9_-]{0,62}$/.test(stack)) {
-    throw new LoopbackPolicyError(`${path}: stack`, `${JSON.stringify(stack)} is not a usable stack name`, "use letters, digits, '_' and '-', starting with a letter");
+    throw new LoopbackPolicyError("stack", `${JSON.stringify(stack)} (in ${path}) is not a usable stack name`, "use letters, digits, '_' and '-', starting with a letter");
   }
   return { stack, props };
 }

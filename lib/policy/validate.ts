@@ -161,7 +161,9 @@ function resolveLog(input: PolicyOptions["logDrops"], base: Policy["log"], field
   if (input === undefined) return base;
   if (input === false) return undefined;
   if (input === true) return { prefix: "lbp-drop", perMinute: 5 };
-  checkObject(input, field);
+  if (input === null || typeof input !== "object" || Array.isArray(input)) {
+    throw new LoopbackPolicyError(field, `${JSON.stringify(input)} is not a logging setting`, 'use true, false or { "prefix": "lbp-drop", "perMinute": 5 }');
+  }
   checkKnownFields(input, ["prefix", "perMinute"], field);
   const prefix = input.prefix ?? "lbp-drop";
   if (typeof prefix !== "string" || !LOG_PREFIX.test(prefix)) {
@@ -248,8 +250,13 @@ function bool(value: unknown, fallback: boolean, field: string): boolean {
 
 function int(value: unknown, fallback: number, min: number, max: number, field: string): number {
   if (value === undefined) return fallback;
-  if (typeof value === "number" && Number.isInteger(value) && value >= min && value <= max) return value;
-  throw new LoopbackPolicyError(field, `${JSON.stringify(value)} is out of range`, `use a whole number from ${min} to ${max}`);
+  if (typeof value !== "number" || !Number.isInteger(value)) {
+    throw new LoopbackPolicyError(field, `${JSON.stringify(value)} is not a whole number`, `use a whole number from ${min} to ${max}, without quotes`);
+  }
+  if (value < min || value > max) {
+    throw new LoopbackPolicyError(field, `${value} is out of range`, `use a whole number from ${min} to ${max}`);
+  }
+  return value;
 }
 
 function checkObject(value: unknown, field: string): void {
