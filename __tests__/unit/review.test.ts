@@ -1,5 +1,5 @@
 import { spawnSync } from "child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
 import * as fc from "fast-check";
@@ -82,7 +82,7 @@ describe("reading a synthesized cdktf.out", () => {
   test.each([
     ["a directory that does not exist", (dir: string) => join(dir, "nope"), "missing", /does not exist\. Fix: run `npm run synth` first, or pass --dir/],
     ["an empty directory", (dir: string) => (mkdirSync(join(dir, "empty")), join(dir, "empty")), "missing", /no synthesized stack in it \(no stacks\/\*\/cdk\.tf\.json\)\. Fix: run `npm run synth`/],
-    ["stacks of another app", (dir: string) => synthTo(join(dir, "other.out"), { web: "foreign", db: "foreign" }), "foreign", /none of its stacks \(db, web\) holds a LoopbackPolicy .* Fix: pass --dir with the cdktf\.out of an app that uses LoopbackPolicy/],
+    ["stacks of another app", (dir: string) => synthTo(join(dir, "other.out"), { web: "foreign", db: "foreign" }), "foreign", /none of its stacks \(db, web\) holds a LoopbackPolicy \(an output <id>_summary, a local <id>_policy_scripts and a terraform_data or null_resource with for_each that reads it\)\. Fix: pass --dir with the cdktf\.out of an app that uses LoopbackPolicy/],
   ])("GIVEN %s WHEN read THEN a SynthOutputError says what is wrong and how to fix it", (_name, make, problem, message) => {
     const target = make(project().dir);
     let error: unknown;
@@ -95,6 +95,32 @@ describe("reading a synthesized cdktf.out", () => {
     expect((error as SynthOutputError).problem).toBe(problem);
     expect((error as SynthOutputError).path).toBe(target);
     expect((error as SynthOutputError).message).toMatch(message);
+  });
+
+  test("GIVEN the hosts spread over several resources (waves) and an enforce resource THEN every host is read, and the every-apply ones are known", () => {
+    const { out } = project();
+    synthTo(out, { fleet: { ...FLEET, hosts: FLEET.hosts.map((h) => (h.name === "web-2" ? { ...h, policy: { enforce: "every-apply" as const } } : h)) } });
+    const file = join(out, "stacks", "fleet", "cdk.tf.json");
+    const doc = JSON.parse(readFileSync(file, "utf8"));
+    const all = doc.resource.terraform_data.loopback;
+    const { "web-1": canary, ...rest } = all.for_each;
+    doc.resource.terraform_data = { loopback_canary: { ...all, for_each: { "web-1": canary } }, loopback_fleet: { ...all, for_each: rest }, loopback_enforce: doc.resource.terraform_data.loopback_enforce };
+    writeFileSync(file, JSON.stringify(doc));
+    const [p] = readSynthOut(out).stacks[0].policies;
+    expect(Object.keys(p.entries).sort()).toEqual(["db-1", "web-1", "web-2"]);
+    expect(p.enforced).toEqual(["web-2"]);
+    expect(p.engine).toContain("check) lbp_check ;;");
+  });
+
+  test("GIVEN a hand-edited stack whose parts do not fit together THEN an invalid SynthOutputError names the construct and the part", () => {
+    const { out } = project();
+    synthTo(out, { fleet: FLEET });
+    const file = join(out, "stacks", "fleet", "cdk.tf.json");
+    const doc = JSON.parse(readFileSync(file, "utf8"));
+    delete doc.resource.terraform_data.loopback.for_each["web-2"];
+    writeFileSync(file, JSON.stringify(doc));
+    expect(() => readSynthOut(out)).toThrow(/LoopbackPolicy "loopback" of stack "fleet": output loopback_summary\["[0-9a-f]{12}"\] names host "web-2", which the resource's for_each does not hold\. Fix: synthesize again/);
+    expect(run(["--dir", out]).code).toBe(2);
   });
 
   test("GIVEN a LoopbackPolicy stack next to a foreign one THEN the foreign one is listed, not an error", () => {

@@ -42,9 +42,11 @@ const SUMMARY_SUFFIX = "_summary";
 const RESOURCE_TYPES = ["terraform_data", "null_resource"] as const;
 
 /**
- * Every LoopbackPolicy of a synthesized stack, recognised by its three parts: an output `<id>_summary`, a local
- * `<id>_policy_scripts` and a `terraform_data.<id>` or `null_resource.<id>` with `for_each`. Anything else in the
- * stack is ignored. Throws {@link SynthOutputError} (`invalid`) when the parts are there but do not fit together.
+ * Every LoopbackPolicy of a synthesized stack, recognised by its parts: an output `<id>_summary`, a local
+ * `<id>_policy_scripts`, and the `terraform_data`/`null_resource` resources with `for_each` whose `input` or
+ * `triggers` read that local: those with a destroy-time provisioner carry the hosts (`<id>`, or one per wave),
+ * those without re-enforce (`<id>_enforce`). Anything else in the stack is ignored. Throws
+ * {@link SynthOutputError} (`invalid`) when the parts are there but do not fit together.
  */
 export function findPolicies(stack: string, file: string, json: unknown): SynthPolicy[] {
   const doc = asRecord(json);
@@ -56,25 +58,40 @@ export function findPolicies(stack: string, file: string, json: unknown): SynthP
     if (!outputName.endsWith(SUMMARY_SUFFIX)) continue;
     const id = outputName.slice(0, -SUMMARY_SUFFIX.length);
     const scripts = locals[`${id}_policy_scripts`];
-    const type = RESOURCE_TYPES.find((t) => asRecord(asRecord(resources[t])[id]).for_each !== undefined);
-    if (scripts === undefined || type === undefined) continue;
-    const resource = asRecord(asRecord(resources[type])[id]);
-    const enforce = asRecord(asRecord(resources[type])[`${id}_enforce`]);
-    found.push(readPolicy(stack, file, id, type, asRecord(outputs[outputName]).value, scripts, resource, enforce));
+    const parts = resourcesOf(id, resources);
+    if (scripts === undefined || parts === undefined) continue;
+    found.push(readPolicy(stack, file, id, parts, asRecord(outputs[outputName]).value, scripts));
   }
   return found;
 }
 
-function readPolicy(
-  stack: string,
-  file: string,
-  id: string,
-  resourceType: SynthPolicy["resourceType"],
-  summaryValue: unknown,
-  scriptsValue: unknown,
-  resource: Record<string, unknown>,
-  enforce: Record<string, unknown>,
-): SynthPolicy {
+/** The resources of one construct. */
+interface Parts {
+  readonly type: SynthPolicy["resourceType"];
+  /** With a destroy-time provisioner: the hosts. */
+  readonly hosts: Array<Record<string, unknown>>;
+  /** Without: re-enforcing on every apply. */
+  readonly enforce: Array<Record<string, unknown>>;
+}
+
+function resourcesOf(id: string, resources: Record<string, unknown>): Parts | undefined {
+  const reads = `local.${id}_policy_scripts[`;
+  for (const type of RESOURCE_TYPES) {
+    const hosts: Array<Record<string, unknown>> = [];
+    const enforce: Array<Record<string, unknown>> = [];
+    for (const name of Object.keys(asRecord(resources[type])).sort()) {
+      const res = asRecord(asRecord(resources[type])[name]);
+      const feed = res.input ?? res.triggers;
+      if (res.for_each === undefined || typeof feed !== "string" || !feed.includes(reads)) continue;
+      const blocks = Array.isArray(res.provisioner) ? res.provisioner : [];
+      (blocks.some((b) => asRecord(asRecord(b)["remote-exec"]).when === "destroy") ? hosts : enforce).push(res);
+    }
+    if (hosts.length > 0) return { type, hosts, enforce };
+  }
+  return undefined;
+}
+
+function readPolicy(stack: string, file: string, id: string, parts: Parts, summaryValue: unknown, scriptsValue: unknown): SynthPolicy {
   const bad = (what: string) =>
     new SynthOutputError("invalid", file, `LoopbackPolicy "${id}" of stack "${stack}": ${what}`, "synthesize again with this version of cdktf-loopback-policy (npm run synth); do not edit cdk.tf.json by hand");
   const summary = asRecord(summaryValue) as Record<string, SummaryGroup>;
@@ -87,7 +104,7 @@ function readPolicy(
     scripts[key] = terraformUnliteral(text);
   }
   const entries: Record<string, HostEntry> = {};
-  for (const [name, raw] of Object.entries(asRecord(resource.for_each))) {
+  for (const [name, raw] of parts.hosts.flatMap((r) => Object.entries(asRecord(r.for_each)))) {
     const entry = Object.fromEntries(Object.entries(asRecord(raw)).map(([k, v]) => [k, typeof v === "string" ? terraformUnliteral(v) : v]));
     for (const field of ["address", "port", "user", "policy", "generation", "sudo"]) {
       if (typeof entry[field] !== "string") throw bad(`host "${name}" has no ${field}`);
@@ -97,17 +114,21 @@ function readPolicy(
     }
     entries[name] = entry as unknown as HostEntry;
   }
-  const engineText = engineOf(resource);
+  for (const [key, g] of Object.entries(summary)) {
+    const stray = g.hosts.find((h) => entries[h] === undefined);
+    if (stray !== undefined) throw bad(`output ${id}_summary["${key}"] names host "${stray}", which the resource's for_each does not hold`);
+  }
+  const engineText = engineOf(parts.hosts[0]);
   return {
     stack,
     file,
     id,
-    resourceType,
+    resourceType: parts.type,
     summary,
     scripts,
     entries,
     ...(engineText !== undefined ? { engine: terraformUnliteral(engineText) } : {}),
-    enforced: Object.keys(asRecord(enforce.for_each)),
+    enforced: parts.enforce.flatMap((r) => Object.keys(asRecord(r.for_each))).sort(),
   };
 }
 

@@ -57,7 +57,7 @@ export function readSynthOut(dir: string): SynthOut {
     throw new SynthOutputError(
       "foreign",
       dir,
-      `none of its stacks (${foreign.join(", ")}) holds a LoopbackPolicy (an output <id>_summary, a local <id>_policy_scripts and a terraform_data or null_resource <id> with for_each)`,
+      `none of its stacks (${foreign.join(", ")}) holds a LoopbackPolicy (an output <id>_summary, a local <id>_policy_scripts and a terraform_data or null_resource with for_each that reads it)`,
       "pass --dir with the cdktf.out of an app that uses LoopbackPolicy (npm run synth writes ./cdktf.out)",
     );
   }
