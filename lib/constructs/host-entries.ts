@@ -26,6 +26,8 @@ export interface HostEntry {
   readonly timeout: string;
   /** Key of the policy script in the policy-scripts local. */
   readonly policy: string;
+  /** The rollout wave, when the policy has a rollout: moving a host to another wave changes its generation. */
+  readonly wave?: string;
   /**
    * 8 hex digits over everything above. It tags the host's managed rules; any change to the entry changes it,
    * which replaces the resource (create before destroy) and re-runs the script.
@@ -34,7 +36,7 @@ export interface HostEntry {
 }
 
 /** Build a host's entry. Values are escaped for Terraform's template syntax. */
-export function hostEntry(host: Host, policyKey: string): HostEntry {
+export function hostEntry(host: Host, policyKey: string, wave?: string): HostEntry {
   const b = host.bastion;
   const facts = {
     name: host.name,
@@ -51,6 +53,7 @@ export function hostEntry(host: Host, policyKey: string): HostEntry {
     sudo: host.sudo ? ("1" as const) : ("0" as const),
     timeout: `${host.timeoutSeconds}s`,
     policy: policyKey,
+    ...(wave === undefined ? {} : { wave }),
   };
   const generation = createHash("sha256").update(JSON.stringify(facts)).digest("hex").slice(0, 8);
   return { ...facts, generation };

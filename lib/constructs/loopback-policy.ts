@@ -7,7 +7,9 @@ import { FleetSpec } from "../policy/fleet";
 import { Fleet, Host } from "../policy/model";
 import { Policy } from "../policy/options";
 import { validateFleet } from "../policy/validate";
+import { RolloutSpec } from "../policy/rollout";
 import { RulePlan, planRules, ruleCommand } from "../plan/rules";
+import { Wave, planWaves } from "../plan/waves";
 import { hostFactsLine, hostScriptParts, ScriptMode } from "../render/host-script";
 import { PolicyScript, renderPolicyScript } from "../render/policy-script";
 import { HostEntry, hostEntry } from "./host-entries";
@@ -24,6 +26,18 @@ export interface LoopbackPolicyProps extends FleetSpec {
    * @default "null_resource"
    */
   readonly resourceType?: ResourceType;
+  /**
+   * Roll out in ordered waves (a canary, batches, or by label): one resource per wave
+   * (`<type>.<id>_<wave>["host"]`), each depending on the one before, so a wave starts only when every host of
+   * the previous wave converged and verified, and a failure stops the rollout there.
+   * @default all hosts at once, in one resource `<type>.<id>`
+   */
+  readonly rollout?: RolloutSpec;
+}
+
+/** A wave of the rollout and the resource that carries it. */
+export interface WaveResource extends Wave {
+  readonly resource: TerraformResource;
 }
 
 /** A distinct policy of the fleet: what hosts sharing it get. */
@@ -52,8 +66,10 @@ export class LoopbackPolicy extends Construct {
   public readonly policies: ReadonlyMap<string, PolicyGroup>;
   /** Each host's `for_each` entry, by host name. */
   public readonly entries: Readonly<Record<string, HostEntry>>;
-  /** The resource that carries the hosts. */
+  /** The resource that carries the hosts (with a rollout: the first wave's). */
   public readonly resource: TerraformResource;
+  /** The waves in rollout order with their resources; one wave holding every host without a rollout. */
+  public readonly waves: readonly WaveResource[];
   /**
    * The resource that re-runs apply and confirm on every apply for the hosts whose policy says
    * `enforce: "every-apply"` (`<type>.<id>_enforce`); absent when no host does.
@@ -65,7 +81,9 @@ export class LoopbackPolicy extends Construct {
   constructor(scope: Construct, id: string, props: LoopbackPolicyProps) {
     super(scope, id);
     this.resourceType = checkResourceType(props?.resourceType);
-    this.fleet = validateFleet(props, ["resourceType"]);
+    this.fleet = validateFleet(props, ["resourceType", "rollout"]);
+    const waves = props.rollout === undefined ? undefined : planWaves(this.fleet, props.rollout);
+    const waveOf = new Map(waves?.flatMap((w) => w.hosts.map((h) => [h, w.name] as const)));
 
     const byPolicy = new Map<Policy, PolicyGroup>();
     const groups = new Map<string, PolicyGroup>();
@@ -73,7 +91,7 @@ export class LoopbackPolicy extends Construct {
     for (const host of this.fleet.hosts) {
       const group = groupFor(host, byPolicy, groups);
       group.hosts.push(host.name);
-      entries[host.name] = hostEntry(host, group.key);
+      entries[host.name] = hostEntry(host, group.key, waveOf.get(host.name));
     }
     this.policies = groups;
     this.entries = entries;
@@ -84,27 +102,18 @@ export class LoopbackPolicy extends Construct {
     ));
     scripts.overrideLogicalId(`${name}_policy_scripts`);
 
-    const self = this.resourceType === "terraform_data" ? "self.input" : "self.triggers";
-    const withScript = entryWithScript(name);
-    let resource: TerraformResource;
-    if (this.resourceType === "terraform_data") {
-      resource = new DataResource(this, "hosts", { lifecycle: { createBeforeDestroy: true } });
-      resource.addOverride("input", withScript);
-      resource.addOverride("triggers_replace", "${each.value.generation}");
-    } else {
-      ensureNullProvider(this);
-      resource = new NullResource(this, "hosts", { lifecycle: { createBeforeDestroy: true } });
-      resource.addOverride("triggers", withScript);
+    if (this.resourceType === "null_resource") ensureNullProvider(this);
+    const pick = (hosts: readonly string[]) => Object.fromEntries(hosts.map((h) => [h, entries[h]]));
+    const built: WaveResource[] = [];
+    for (const wave of waves ?? [{ name: "", hosts: this.fleet.hosts.map((h) => h.name) }]) {
+      const logicalId = wave.name === "" ? name : `${name}_${wave.name}`;
+      const previous = built[built.length - 1]?.resource;
+      const resource = hostsResource(this, wave.name === "" ? "hosts" : `wave-${wave.name}`, logicalId, this.resourceType, name, pick(wave.hosts), previous);
+      built.push({ name: wave.name === "" ? "all" : wave.name, hosts: wave.hosts, resource });
     }
-    resource.overrideLogicalId(name);
-    resource.addOverride("for_each", entries);
-    resource.addOverride("connection", connection(self));
-    resource.addOverride("provisioner", [
-      { "remote-exec": { inline: inline("apply", self) } },
-      { "remote-exec": { inline: inline("confirm", self) } },
-      { "remote-exec": { when: "destroy", inline: inline("remove", self) } },
-    ]);
-    this.resource = resource;
+    this.waves = built;
+    this.resource = built[0].resource;
+    const resource = built[built.length - 1].resource;
 
     const everyApply = this.fleet.hosts.filter((h) => h.policy.enforce === "every-apply").map((h) => h.name);
     if (everyApply.length > 0) {
@@ -116,7 +125,51 @@ export class LoopbackPolicy extends Construct {
       description: `What each host of ${id} gets: its policy's ordered rules and settings`,
       value: summary(groups),
     }).overrideLogicalId(`${name}_summary`);
+    if (waves) {
+      new TerraformOutput(this, "rollout", {
+        description: `The waves of ${id}, in order: each starts when every host of the one before converged and verified`,
+        value: built.map((w) => ({ wave: w.name, hosts: w.hosts, resource: `${this.resourceType}.${name}_${w.name}` })),
+      }).overrideLogicalId(`${name}_rollout`);
+    }
   }
+}
+
+/**
+ * The resource that carries a set of hosts: `for_each` over their entries, the connection and the three
+ * provisioner blocks (apply; confirm on a new connection; remove at destroy), replaced (create before destroy)
+ * when a host's generation changes.
+ */
+function hostsResource(
+  scope: Construct,
+  constructId: string,
+  logicalId: string,
+  type: ResourceType,
+  name: string,
+  entries: Record<string, HostEntry>,
+  after: TerraformResource | undefined,
+): TerraformResource {
+  const dependsOn = after ? [after] : undefined;
+  let resource: TerraformResource;
+  let self: string;
+  if (type === "terraform_data") {
+    resource = new DataResource(scope, constructId, { lifecycle: { createBeforeDestroy: true }, dependsOn });
+    resource.addOverride("input", entryWithScript(name));
+    resource.addOverride("triggers_replace", "${each.value.generation}");
+    self = "self.input";
+  } else {
+    resource = new NullResource(scope, constructId, { lifecycle: { createBeforeDestroy: true }, dependsOn });
+    resource.addOverride("triggers", entryWithScript(name));
+    self = "self.triggers";
+  }
+  resource.overrideLogicalId(logicalId);
+  resource.addOverride("for_each", entries);
+  resource.addOverride("connection", connection(self));
+  resource.addOverride("provisioner", [
+    { "remote-exec": { inline: inline("apply", self) } },
+    { "remote-exec": { inline: inline("confirm", self) } },
+    { "remote-exec": { when: "destroy", inline: inline("remove", self) } },
+  ]);
+  return resource;
 }
 
 /**
