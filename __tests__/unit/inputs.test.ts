@@ -14,7 +14,8 @@ describe("the bad-input table", () => {
     const props = new Set(BAD_INPUTS.map((b) => b.prop.replace(/\[\]/g, "").replace(/ \(typo\)$/, "").split(".").pop()));
     for (const p of ["hosts", "name", "address", "user", "port", "privateKeyPath", "hostKey", "sudo", "timeoutSeconds", "labels", "policy", "bastion",
       "connection", "ipv6", "antiSpoofing", "localOnlyPorts", "localOnlyAction", "allowEstablished", "logDrops", "prefix", "perMinute",
-      "persistence", "v4Path", "v6Path", "otherFirewall", "verify", "rollbackSeconds", "lockWaitSeconds", "enforce", "resourceType"]) {
+      "persistence", "v4Path", "v6Path", "otherFirewall", "verify", "rollbackSeconds", "lockWaitSeconds", "enforce", "resourceType",
+      "rollout", "canary", "batchSize", "byLabel"]) {
       expect([p, props.has(p)]).toEqual([p, true]);
     }
   });
