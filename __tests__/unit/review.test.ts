@@ -220,7 +220,7 @@ describe("what changed since the previous synth", () => {
     expect(changes).toContain("    hosts added: web-3\n");
     expect(changes).toContain("    hosts removed: web-2\n");
     expect(changes).toMatch(/^ {4}policy changed: db-1 \([0-9a-f]{12} -> [0-9a-f]{12}\)$/m);
-    expect(changes).toContain("    connection changed (re-runs): web-1 (port)\n");
+    expect(changes).toContain("    entry changed (re-runs): web-1 (port)\n");
     expect(changes).toMatch(/^ {4}policy [0-9a-f]{12} \(was [0-9a-f]{12}\) for db-1:$/m);
     expect(changes).toContain([
       "      ipv4:",
@@ -260,7 +260,7 @@ describe("what changed since the previous synth", () => {
     run(["--dir", out]);
     synthTo(out, { fleet: changed });
     const [c] = json(["--dir", out]).stacks[0].changes.constructs;
-    expect(c).toMatchObject({ id: "loopback", construct: "changed", hostsAdded: ["web-3"], hostsRemoved: ["web-2"], connectionChanged: [{ host: "web-1", fields: ["port"] }] });
+    expect(c).toMatchObject({ id: "loopback", construct: "changed", hostsAdded: ["web-3"], hostsRemoved: ["web-2"], entryChanged: [{ host: "web-1", fields: ["port"] }] });
     expect(c.policyChanged.map((p: any) => p.host)).toEqual(["db-1"]);
     const db = c.policies.find((p: any) => p.hosts.includes("db-1"));
     expect(db.previousKey).toBe(c.policyChanged[0].from);
@@ -281,6 +281,19 @@ describe("what changed since the previous synth", () => {
     expect(md).toContain("  ```diff\n  + iptables -A INPUT -s 127.0.0.0/8");
     expect(md).toContain("  - iptables -A INPUT ! -i lo -p tcp -m multiport --dports 5432 -j DROP\n  ```");
     expect(md).toContain("  - verify: `icmp` → `tcp`");
+  });
+
+  test("GIVEN a rollout THEN the waves are shown in order, and a host moved to another wave re-runs", () => {
+    const base = project();
+    const head = project();
+    synthTo(base.out, { fleet: { ...FLEET, rollout: { canary: ["web-1"] } } as LoopbackPolicyProps });
+    synthTo(head.out, { fleet: { ...FLEET, rollout: { canary: ["web-1"], batchSize: 1 } } as LoopbackPolicyProps });
+    expect(run(["--dir", base.out, "--no-record"]).stdout).toContain("rollout, wave after wave: canary (web-1) -> fleet (web-2, db-1)\n");
+    const md = run(["--dir", head.out, "--no-record", "--format", "markdown"]).stdout;
+    expect(md).toContain("**Rollout**, wave after wave: `canary` (`web-1`) → `fleet-1` (`web-2`) → `fleet-2` (`db-1`)");
+    const text = run(["--dir", head.out, "--baseline", base.out]).stdout;
+    expect(text).toContain("    entry changed (re-runs): db-1 (wave)\n    entry changed (re-runs): web-2 (wave)\n");
+    expect(text).not.toContain("web-1 (wave)");
   });
 
   test("GIVEN --baseline DIR THEN it compares with that synth and records nothing", () => {
@@ -317,11 +330,11 @@ describe("diffs, piece by piece", () => {
   });
 
   test("GIVEN a new policy whose hosts came from two old ones THEN it is compared with the one most of them had", () => {
-    const host = (name: string, policy: string) => ({ name, address: "192.0.2.1", port: 22, user: "root", sudo: false, keyFile: null, hostKeyPinned: false, bastion: null, policy, generation: "00000000" });
+    const host = (name: string, policy: string) => ({ name, address: "192.0.2.1", port: 22, user: "root", sudo: false, keyFile: null, hostKeyPinned: false, bastion: null, policy, wave: null, generation: "00000000" });
     const settings = { ipv6: "auto", persistence: "auto", verify: "auto", rollbackSeconds: 30, otherFirewall: "fail", enforce: "on-change" };
     const group = (key: string, hosts: string[], ipv4: string[]) => ({ key, hosts, rules: { ipv4, ipv6: [] }, settings });
-    const before: ReviewStack = { stack: "s", constructs: [{ id: "x", resourceType: "terraform_data", groups: [group("old-a", ["h1", "h2"], ["r1"]), group("old-b", ["h3"], ["r2"])], hosts: [host("h1", "old-a"), host("h2", "old-a"), host("h3", "old-b")] }] };
-    const after: ReviewStack = { stack: "s", constructs: [{ id: "x", resourceType: "terraform_data", groups: [group("new", ["h1", "h2", "h3"], ["r1", "r3"])], hosts: [host("h1", "new"), host("h2", "new"), host("h3", "new")] }] };
+    const before: ReviewStack = { stack: "s", constructs: [{ id: "x", resourceType: "terraform_data", groups: [group("old-a", ["h1", "h2"], ["r1"]), group("old-b", ["h3"], ["r2"])], hosts: [host("h1", "old-a"), host("h2", "old-a"), host("h3", "old-b")], rollout: null }] };
+    const after: ReviewStack = { stack: "s", constructs: [{ id: "x", resourceType: "terraform_data", groups: [group("new", ["h1", "h2", "h3"], ["r1", "r3"])], hosts: [host("h1", "new"), host("h2", "new"), host("h3", "new")], rollout: null }] };
     const [c] = diffStacks(before, after).constructs;
     expect(c.policies).toEqual([expect.objectContaining({ key: "new", previousKey: "old-a", rules: { ipv4: { added: ["r3"], removed: [], moved: [] }, ipv6: { added: [], removed: [], moved: [] } } })]);
     expect(c.policiesRemoved).toEqual(["old-a", "old-b"]);
@@ -330,7 +343,7 @@ describe("diffs, piece by piece", () => {
 
   test("GIVEN the state of one synth WHEN another comes THEN it is compared with the last one, and the same one again with the one before", () => {
     const m1: ReviewStack = { stack: "s", constructs: [] };
-    const m2: ReviewStack = { stack: "s", constructs: [{ id: "x", resourceType: "null_resource", groups: [], hosts: [] }] };
+    const m2: ReviewStack = { stack: "s", constructs: [{ id: "x", resourceType: "null_resource", groups: [], hosts: [], rollout: null }] };
     const t = new Date("2026-01-01T00:00:00Z");
     const first = nextRecord(null, m1, t);
     expect(first.baseline).toBeNull();

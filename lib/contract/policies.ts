@@ -36,6 +36,8 @@ export interface SynthPolicy {
   readonly engine?: string;
   /** Hosts of the `<id>_enforce` resource (`enforce: "every-apply"`). */
   readonly enforced: readonly string[];
+  /** The waves in rollout order, from the output `<id>_rollout`; absent without a rollout. */
+  readonly rollout?: ReadonlyArray<{ readonly wave: string; readonly hosts: readonly string[] }>;
 }
 
 const SUMMARY_SUFFIX = "_summary";
@@ -60,7 +62,9 @@ export function findPolicies(stack: string, file: string, json: unknown): SynthP
     const scripts = locals[`${id}_policy_scripts`];
     const parts = resourcesOf(id, resources);
     if (scripts === undefined || parts === undefined) continue;
-    found.push(readPolicy(stack, file, id, parts, asRecord(outputs[outputName]).value, scripts));
+    const policy = readPolicy(stack, file, id, parts, asRecord(outputs[outputName]).value, scripts);
+    const rollout = rolloutOf(asRecord(outputs[`${id}_rollout`]).value);
+    found.push(rollout ? { ...policy, rollout } : policy);
   }
   return found;
 }
@@ -139,6 +143,14 @@ function engineOf(resource: Record<string, unknown>): string | undefined {
   if (!Array.isArray(inline) || inline.length < 4) return undefined;
   const text = inline[inline.length - 1];
   return typeof text === "string" && text.includes("loopback-policy engine") ? text : undefined;
+}
+
+/** `[{ wave, hosts }]` from the rollout output's value; undefined when absent or not of that shape. */
+function rolloutOf(value: unknown): SynthPolicy["rollout"] {
+  if (!Array.isArray(value)) return undefined;
+  const waves = value.map(asRecord).map((w) => ({ wave: w.wave, hosts: w.hosts }));
+  const ok = waves.every((w) => typeof w.wave === "string" && Array.isArray(w.hosts) && w.hosts.every((h) => typeof h === "string"));
+  return ok ? (waves as Array<{ wave: string; hosts: string[] }>) : undefined;
 }
 
 function asRecord(value: unknown): Record<string, unknown> {

@@ -39,6 +39,12 @@ export function constructTitle(c: ReviewConstruct): string {
   return `LoopbackPolicy "${c.id}" (${c.resourceType}): ${plural(c.hosts.length, "host")}, ${plural(c.groups.length, "policy", "policies")}`;
 }
 
+/** `canary (web-1) -> fleet-1 (web-2, web-3)`, or null without a rollout. */
+export function rolloutText(c: ReviewConstruct, code: (s: string) => string = (s) => s, arrow = "->"): string | null {
+  if (c.rollout === null) return null;
+  return c.rollout.map((w) => `${code(w.wave)} (${w.hosts.map(code).join(", ")})`).join(` ${arrow} `);
+}
+
 /** The headline of a family's rule list. */
 export function familyTitle(g: ReviewGroup, family: "ipv4" | "ipv6"): string {
   if (family === "ipv4") return "ipv4: top of INPUT and OUTPUT, in this order";
@@ -74,7 +80,7 @@ export function hostChangeLines(c: ConstructChanges, code: (s: string) => string
   if (c.hostsAdded.length) lines.push(`hosts added: ${c.hostsAdded.map(code).join(", ")}`);
   if (c.hostsRemoved.length) lines.push(`hosts removed: ${c.hostsRemoved.map(code).join(", ")}`);
   for (const p of c.policyChanged) lines.push(`policy changed: ${code(p.host)} (${code(p.from)} -> ${code(p.to)})`);
-  for (const h of c.connectionChanged) lines.push(`connection changed (re-runs): ${code(h.host)} (${h.fields.join(", ")})`);
+  for (const h of c.entryChanged) lines.push(`entry changed (re-runs): ${code(h.host)} (${h.fields.join(", ")})`);
   if (c.policiesRemoved.length) lines.push(`policies no host has any more: ${c.policiesRemoved.map(code).join(", ")}`);
   return lines;
 }

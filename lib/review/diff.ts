@@ -29,8 +29,8 @@ export interface ConstructChanges {
   readonly hostsRemoved: readonly string[];
   /** Hosts (present before and now) whose policy changed. */
   readonly policyChanged: ReadonlyArray<{ readonly host: string; readonly from: string; readonly to: string }>;
-  /** Hosts with the same policy whose connection facts changed: they re-run too. */
-  readonly connectionChanged: ReadonlyArray<{ readonly host: string; readonly fields: readonly string[] }>;
+  /** Hosts with the same policy whose entry changed otherwise (connection facts, rollout wave): they re-run too. */
+  readonly entryChanged: ReadonlyArray<{ readonly host: string; readonly fields: readonly string[] }>;
   /** Policies that are new in this synth. */
   readonly policies: readonly PolicyChange[];
   /** Keys of policies no host has any more. */
@@ -45,9 +45,9 @@ export interface StackChanges {
   readonly constructs: readonly ConstructChanges[];
 }
 
-const CONNECTION_FIELDS: ReadonlyArray<keyof ReviewHost> = ["address", "port", "user", "sudo", "keyFile", "hostKeyPinned", "bastion"];
+const ENTRY_FIELDS: ReadonlyArray<keyof ReviewHost> = ["address", "port", "user", "sudo", "keyFile", "hostKeyPinned", "bastion", "wave"];
 const SETTINGS: ReadonlyArray<keyof ReviewSettings> = ["ipv6", "persistence", "verify", "rollbackSeconds", "otherFirewall", "enforce"];
-const EMPTY: ReviewConstruct = { id: "", resourceType: "", groups: [], hosts: [] };
+const EMPTY: ReviewConstruct = { id: "", resourceType: "", groups: [], hosts: [], rollout: null };
 
 /** Compare a stack with its previous synth. */
 export function diffStacks(previous: ReviewStack, current: ReviewStack): StackChanges {
@@ -68,14 +68,15 @@ function diffConstruct(id: string, before: ReviewConstruct, after: ReviewConstru
   const hostsAdded = after.hosts.filter((h) => !old.has(h.name)).map((h) => h.name);
   const hostsRemoved = before.hosts.filter((h) => !now.has(h.name)).map((h) => h.name);
   const policyChanged: Array<{ host: string; from: string; to: string }> = [];
-  const connectionChanged: Array<{ host: string; fields: string[] }> = [];
+  const entryChanged: Array<{ host: string; fields: string[] }> = [];
   for (const h of after.hosts) {
     const o = old.get(h.name);
     if (!o) continue;
     if (o.policy !== h.policy) policyChanged.push({ host: h.name, from: o.policy, to: h.policy });
     else {
-      const fields = CONNECTION_FIELDS.filter((f) => o[f] !== h[f]);
-      if (fields.length > 0) connectionChanged.push({ host: h.name, fields });
+      // A model recorded before a field existed lacks it: undefined counts as its default, null.
+      const fields = ENTRY_FIELDS.filter((f) => (o[f] ?? null) !== (h[f] ?? null));
+      if (fields.length > 0) entryChanged.push({ host: h.name, fields });
     }
   }
   const oldGroups = new Map(before.groups.map((g) => [g.key, g]));
@@ -85,7 +86,7 @@ function diffConstruct(id: string, before: ReviewConstruct, after: ReviewConstru
     return policyChange(g, previousKey === null ? null : oldGroups.get(previousKey) ?? null);
   });
   const policiesRemoved = before.groups.filter((g) => !newKeys.has(g.key)).map((g) => g.key);
-  return { id, hostsAdded, hostsRemoved, policyChanged, connectionChanged, policies, policiesRemoved };
+  return { id, hostsAdded, hostsRemoved, policyChanged, entryChanged, policies, policiesRemoved };
 }
 
 /** The old policy most of the group's hosts had (ties: the one listed first); null when none existed before. */
@@ -152,5 +153,5 @@ function lcs(a: readonly string[], b: readonly string[]): string[] {
 }
 
 function isEmpty(c: Omit<ConstructChanges, "construct">): boolean {
-  return c.hostsAdded.length + c.hostsRemoved.length + c.policyChanged.length + c.connectionChanged.length + c.policies.length + c.policiesRemoved.length === 0;
+  return c.hostsAdded.length + c.hostsRemoved.length + c.policyChanged.length + c.entryChanged.length + c.policies.length + c.policiesRemoved.length === 0;
 }

@@ -1,6 +1,7 @@
 import { Review } from "./review";
 import {
-  baselineText, connectionText, constructTitle, familyTitle, hostChangeLines, policyChangeTitle, ruleChangeLines, settingPairs,
+  baselineText, connectionText, constructTitle, familyTitle, hostChangeLines, policyChangeTitle, rolloutText, ruleChangeLines,
+  settingPairs,
 } from "./describe";
 
 const code = (s: string) => `\`${s}\``;
@@ -11,6 +12,8 @@ export function formatMarkdown(r: Review): string {
   for (const s of r.stacks) {
     for (const c of s.model.constructs) {
       out.push(`### Stack ${code(s.stack)}: ${constructTitle(c)}`, "");
+      const rollout = rolloutText(c, code, "→");
+      if (rollout !== null) out.push(`**Rollout**, wave after wave: ${rollout}`, "");
       for (const g of c.groups) {
         out.push(`#### Policy ${code(g.key)}: ${g.hosts.length === 1 ? "1 host" : `${g.hosts.length} hosts`}`, "");
         out.push("| host | connection | key | host key | generation |", "|---|---|---|---|---|");

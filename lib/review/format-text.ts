@@ -1,7 +1,7 @@
 import { Review } from "./review";
 import {
   baselineText, connectionText, constructTitle, familyTitle, hostChangeLines, hostKeyText, keyText, policyChangeTitle,
-  ruleChangeLines, settingsText,
+  rolloutText, ruleChangeLines, settingsText,
 } from "./describe";
 
 /** The review for a terminal. */
@@ -10,6 +10,8 @@ export function formatText(r: Review): string {
   for (const s of r.stacks) {
     for (const c of s.model.constructs) {
       out.push(`== stack "${s.stack}": ${constructTitle(c)}`, "");
+      const rollout = rolloutText(c);
+      if (rollout !== null) out.push(`rollout, wave after wave: ${rollout}`, "");
       for (const g of c.groups) {
         out.push(`policy ${g.key}: ${g.hosts.length === 1 ? "1 host" : `${g.hosts.length} hosts`}`);
         const width = Math.max(...g.hosts.map((n) => n.length));

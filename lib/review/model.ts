@@ -14,6 +14,8 @@ export interface ReviewHost {
   /** `user@address:port` of the bastion; `null` for a direct connection. */
   readonly bastion: string | null;
   readonly policy: string;
+  /** The rollout wave; `null` without a rollout. */
+  readonly wave: string | null;
   readonly generation: string;
 }
 
@@ -45,6 +47,8 @@ export interface ReviewConstruct {
   readonly groups: readonly ReviewGroup[];
   /** By name. */
   readonly hosts: readonly ReviewHost[];
+  /** The waves in rollout order; `null` when all hosts go at once. */
+  readonly rollout: ReadonlyArray<{ readonly wave: string; readonly hosts: readonly string[] }> | null;
 }
 
 /** What review knows of one stack: everything it prints and compares. */
@@ -88,7 +92,8 @@ function reviewConstruct(p: SynthPolicy): ReviewConstruct {
       hostKeyPinned: Boolean(e.host_key),
       bastion: e.bastion_host ? `${e.bastion_user}@${e.bastion_host}:${e.bastion_port}` : null,
       policy: e.policy,
+      wave: e.wave ?? null,
       generation: e.generation,
     }));
-  return { id: p.id, resourceType: p.resourceType, groups, hosts };
+  return { id: p.id, resourceType: p.resourceType, groups, hosts, rollout: p.rollout ? p.rollout.map((w) => ({ wave: w.wave, hosts: [...w.hosts] })) : null };
 }
