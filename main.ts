@@ -1,20 +1,21 @@
 /**
- * The ready app: synthesizes a LoopbackPolicy stack for a fleet file.
+ * The ready app: synthesizes the LoopbackPolicy stacks of a fleet file: one stack, or one per shard
+ * (`"sharding"`), each with its own state (`"backend"`).
  *
  *   LOOPBACK_FLEET=path/to/fleet.json   the fleet to target (default: examples/fleet.json, an example fleet)
  */
-import { App, TerraformStack } from "cdktf";
-import { LoopbackPolicy } from "./lib";
-import { loadFleetFile } from "./lib/app/fleet-file";
+import { dirname, resolve } from "path";
+import { App } from "cdktf";
+import { readFleetFile } from "./lib/app/fleet-file";
+import { addFleetStacks } from "./lib/app/fleet-app";
 import { LoopbackPolicyError } from "./lib/policy/errors";
 
 function main(): void {
   const fromEnv = process.env.LOOPBACK_FLEET;
   const path = fromEnv && fromEnv.length > 0 ? fromEnv : `${__dirname}/examples/fleet.json`;
-  const { stack, props } = loadFleetFile(path, fromEnv ? "LOOPBACK_FLEET" : "examples/fleet.json");
+  const file = readFleetFile(path, fromEnv ? "LOOPBACK_FLEET" : "examples/fleet.json");
   const app = new App();
-  const s = new TerraformStack(app, stack);
-  new LoopbackPolicy(s, "loopback", props);
+  addFleetStacks(app, file, path, dirname(resolve(path)));
   app.synth();
 }
 

@@ -1,21 +1,37 @@
 import { readFileSync } from "fs";
 import { LoopbackPolicyError } from "../policy/errors";
 import { LoopbackPolicyProps } from "../constructs/loopback-policy";
+import { FleetLayout, LAYOUT_FIELDS, ShardingSpec, stackNameOf } from "./shards";
+import { BackendSpec } from "./backend";
 
-/** A fleet file: {@link LoopbackPolicyProps} as JSON, plus an optional stack name. */
-export interface FleetFile extends LoopbackPolicyProps {
+/**
+ * A fleet file: {@link LoopbackPolicyProps} as JSON, plus the fields that shape the app rather than the
+ * construct: the stack name, how the fleet is split into stacks, and where their state lives.
+ */
+export interface FleetFile extends LoopbackPolicyProps, FleetLayout {
   /**
-   * Name of the Terraform stack (and its directory under `cdktf.out/stacks/`).
+   * Name of the Terraform stack (and its directory under `cdktf.out/stacks/`); with sharding, the prefix of
+   * every stack's name.
    * @default "loopback"
    */
   readonly stack?: string;
+  /**
+   * Split the fleet into stacks of at most N hosts, or one per value of a label, or both.
+   * @default one stack
+   */
+  readonly sharding?: ShardingSpec;
+  /**
+   * `{ "type": "pg", "connStr"?, "schemaPrefix"? }` or `{ "type": "local", "path"? }`.
+   * @default the local backend, terraform.<stack>.tfstate
+   */
+  readonly backend?: BackendSpec;
 }
 
 /**
- * Read a fleet file. `source` names where its path came from (an environment variable, a default) so that a
- * bad path or bad JSON says what to change.
+ * Read and parse a fleet file, unvalidated beyond being a JSON object. `source` names where its path came from
+ * (an environment variable, a default) so that a bad path or bad JSON says what to change.
  */
-export function loadFleetFile(path: string, source: string): { stack: string; props: LoopbackPolicyProps } {
+export function readFleetFile(path: string, source: string): FleetFile {
   let text: string;
   try {
     text = readFileSync(path, "utf8");
@@ -31,9 +47,16 @@ export function loadFleetFile(path: string, source: string): { stack: string; pr
   if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
     throw new LoopbackPolicyError(source, `${path} does not hold a JSON object`, 'write { "hosts": [ ... ], ... }');
   }
-  const { stack = "loopback", ...props } = parsed as FleetFile;
-  if (typeof stack !== "string" || !/^[A-Za-z][A-Za-z0-9_-]{0,62}$/.test(stack)) {
-    throw new LoopbackPolicyError("stack", `${JSON.stringify(stack)} (in ${path}) is not a usable stack name`, "use letters, digits, '_' and '-', starting with a letter");
-  }
+  return parsed as FleetFile;
+}
+
+/**
+ * Read a fleet file as one stack: its name and the construct's props (without `stack`, `sharding`, `backend`).
+ * The app (main.ts) reads `sharding` and `backend` too: see `lib/app/fleet-app.ts`.
+ */
+export function loadFleetFile(path: string, source: string): { stack: string; props: LoopbackPolicyProps } {
+  const file = readFleetFile(path, source);
+  const stack = stackNameOf(file, path);
+  const props = Object.fromEntries(Object.entries(file).filter(([k]) => !LAYOUT_FIELDS.includes(k))) as unknown as LoopbackPolicyProps;
   return { stack, props };
 }
