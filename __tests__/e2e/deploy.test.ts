@@ -1,8 +1,7 @@
 import { ChildProcess, spawn, spawnSync } from "child_process";
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "fs";
-import { tmpdir } from "os";
-import { join } from "path";
-import { Lab, LabFleet, LabHost } from "../support/lab";
+import { readFileSync } from "fs";
+import { E2eStack } from "../support/e2e";
+import { LabFleet, LabHost } from "../support/lab";
 import { requireNetnsTools } from "../support/netns";
 
 /**
@@ -11,11 +10,8 @@ import { requireNetnsTools } from "../support/netns";
  */
 jest.setTimeout(15 * 60_000);
 
-const ROOT = join(__dirname, "..", "..");
-const work = mkdtempSync(join(tmpdir(), "lbp-e2e-"));
-chmodSync(work, 0o755); // sshd reads the lab's authorized_keys as the user logging in (lbpuser too)
-const lab = new Lab(join(work, "lab"));
-const fleetFile = join(work, "fleet.json");
+const e2e = new E2eStack("e2e");
+const lab = e2e.lab;
 let fleet: LabFleet;
 let h: Record<string, LabHost>;
 const services: ChildProcess[] = [];
@@ -52,21 +48,10 @@ function writeFleet(overrides: { lab6Port?: number; lab2Policy?: object } = {}):
         return x;
     }
   });
-  const props = { ...fleet, stack: "e2e", rollbackSeconds: 10, connection: { ...fleet.connection, timeoutSeconds: 20 }, hosts };
-  writeFileSync(fleetFile, JSON.stringify(props, null, 2));
+  e2e.writeFleet({ ...fleet, rollbackSeconds: 10, connection: { ...fleet.connection, timeoutSeconds: 20 }, hosts });
 }
 
-function cdktf(command: "deploy" | "destroy"): { status: number; output: string } {
-  const r = spawnSync("npm", ["run", "--silent", command, "--", "--auto-approve", "--output", join(work, "cdktf.out")], {
-    cwd: ROOT,
-    encoding: "utf8",
-    env: { ...process.env, LOOPBACK_FLEET: fleetFile, CI: "true" },
-    timeout: 10 * 60_000,
-  });
-  const output = `${r.stdout}\n${r.stderr}`;
-  writeFileSync(join(work, `${command}-${Date.now()}.log`), output);
-  return { status: r.status ?? -1, output };
-}
+const cdktf = (command: "deploy" | "destroy") => e2e.cdktf(command);
 
 function loopbackWorks(x: LabHost, addr: string): boolean {
   const py = `import socket,sys\na='${addr}'\nf=socket.AF_INET6 if ':' in a else socket.AF_INET\ns=socket.socket(f);s.bind((a,0));s.listen(1)\nc=socket.socket(f);c.settimeout(1)\ntry:\n c.connect(s.getsockname()[:2])\nexcept Exception:\n sys.exit(1)`;
@@ -138,14 +123,9 @@ let foreignBefore: string[];
 let sshBefore: Record<string, number> = {};
 const sshCounts = () => Object.fromEntries(fleet.hosts.map((x) => [x.name, lab.sshAccepted(x)]));
 
-/** The local backend keeps the stack's state next to cdktf.json: start and end without it. */
-const removeState = () => {
-  for (const f of ["terraform.e2e.tfstate", "terraform.e2e.tfstate.backup"]) rmSync(join(ROOT, f), { force: true });
-};
-
 beforeAll(() => {
   requireNetnsTools();
-  removeState();
+  e2e.removeState();
   for (const [tool, pkg] of [["sshd", "openssh-server"], ["terraform", "terraform (preinstalled)"], ["sudo", "sudo"]]) {
     if (spawnSync("sh", ["-c", `command -v ${tool} || test -x /usr/sbin/${tool}`]).status !== 0) throw new Error(`${tool} is missing: ${pkg}`);
   }
@@ -164,11 +144,7 @@ beforeAll(() => {
 
 afterAll(() => {
   for (const s of services) s.kill();
-  try {
-    lab.down();
-  } finally {
-    removeState();
-  }
+  e2e.tearDown();
 });
 
 test("before the deploy: loopback is blocked under DROP policies, spoofed packets and outside clients get through", async () => {

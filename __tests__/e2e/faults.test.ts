@@ -1,8 +1,8 @@
 import { spawn, spawnSync } from "child_process";
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "fs";
-import { tmpdir } from "os";
+import { existsSync, readFileSync, writeFileSync } from "fs";
 import { join } from "path";
-import { Lab, LabFleet, LabHost } from "../support/lab";
+import { E2eStack } from "../support/e2e";
+import { LabFleet, LabHost } from "../support/lab";
 import { hostScript, requireNetnsTools } from "../support/netns";
 
 /**
@@ -11,51 +11,32 @@ import { hostScript, requireNetnsTools } from "../support/netns";
  */
 jest.setTimeout(10 * 60_000);
 
-const ROOT = join(__dirname, "..", "..");
-const work = mkdtempSync(join(tmpdir(), "lbp-e2e-faults-"));
-chmodSync(work, 0o755);
-const lab = new Lab(join(work, "lab"));
-const fleetFile = join(work, "fleet.json");
-const STACK = "e2efaults";
+const e2e = new E2eStack("e2efaults");
+const lab = e2e.lab;
 let fleet: LabFleet;
 let h: Record<string, LabHost>;
 
 const normalize = (text: string) => text.split("\n").filter((l) => l && !l.startsWith("#")).map((l) => l.replace(/ \[\d+:\d+\]$/, ""));
 const save = (x: LabHost) => normalize(lab.sh(x, "iptables-save -t filter"));
-const removeState = () => {
-  for (const f of [`terraform.${STACK}.tfstate`, `terraform.${STACK}.tfstate.backup`]) rmSync(join(ROOT, f), { force: true });
-};
 /** Run a command on a host over SSH (its sessions see the host's own /run/loopback-policy). */
 const ssh = (x: LabHost, command: string) =>
   spawnSync("ssh", ["-i", fleet.connection.privateKeyPath, "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=3", `root@${x.address}`, command], { encoding: "utf8" });
 const sshWorks = (x: LabHost) => ssh(x, "true").status === 0;
 
-function deploy(hosts: object[], rollbackSeconds: number): { status: number; output: string; seconds: number } {
-  writeFileSync(fleetFile, JSON.stringify({ ...fleet, stack: STACK, rollbackSeconds, connection: { ...fleet.connection, timeoutSeconds: 60 }, hosts }, null, 2));
-  const t0 = Date.now();
-  const r = spawnSync("npm", ["run", "--silent", "deploy", "--", "--auto-approve", "--output", join(work, "cdktf.out")], {
-    cwd: ROOT, encoding: "utf8", env: { ...process.env, LOOPBACK_FLEET: fleetFile, CI: "true" }, timeout: 8 * 60_000,
-  });
-  const output = `${r.stdout}\n${r.stderr}`.replace(/\x1b\[[0-9;]*m/g, "");
-  writeFileSync(join(work, `deploy-${Date.now()}.log`), output);
-  return { status: r.status ?? -1, output, seconds: (Date.now() - t0) / 1000 };
+function deploy(hosts: object[], rollbackSeconds: number) {
+  e2e.writeFleet({ ...fleet, rollbackSeconds, connection: { ...fleet.connection, timeoutSeconds: 60 }, hosts });
+  return e2e.cdktf("deploy");
 }
 
 beforeAll(() => {
   requireNetnsTools();
-  removeState();
+  e2e.removeState();
   fleet = lab.up(3);
   h = Object.fromEntries(fleet.hosts.map((x) => [x.name, x]));
   for (const x of fleet.hosts) lab.sh(x, "iptables -A INPUT -p tcp --dport 22 -j ACCEPT && iptables -A INPUT -s 192.0.2.0/24 -j DROP");
 });
 
-afterAll(() => {
-  try {
-    lab.down();
-  } finally {
-    removeState();
-  }
-});
+afterAll(() => e2e.tearDown());
 
 test("GIVEN a policy that would cut SSH (tcp/22 local-only) THEN the host rolls itself back within the window, stays reachable, persists nothing, and the deploy fails for it with the reason; the other host converges", () => {
   const victim = h["lab-1"];
@@ -73,7 +54,7 @@ test("GIVEN a policy that would cut SSH (tcp/22 local-only) THEN the host rolls 
 test("GIVEN the SSH session cut right after the rules were applied THEN the host goes back to its old rules, nothing is persisted, and the next deploy converges", async () => {
   const x = h["lab-3"];
   const before = save(x);
-  const file = join(work, "apply.sh");
+  const file = join(e2e.work, "apply.sh");
   writeFileSync(file, hostScript("apply", { rollbackSeconds: 5 }, "c0ffee00", "lab-3"));
   const client = spawn("ssh", ["-i", fleet.connection.privateKeyPath, "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
     `root@${x.address}`, 'f=$(mktemp) && cat > "$f" && /bin/sh "$f"'], { stdio: ["pipe", "pipe", "pipe"] });

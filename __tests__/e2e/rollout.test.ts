@@ -1,8 +1,5 @@
-import { spawnSync } from "child_process";
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "fs";
-import { tmpdir } from "os";
-import { join } from "path";
-import { Lab, LabFleet, LabHost } from "../support/lab";
+import { E2eStack } from "../support/e2e";
+import { LabFleet, LabHost } from "../support/lab";
 import { requireNetnsTools } from "../support/netns";
 
 /**
@@ -11,44 +8,24 @@ import { requireNetnsTools } from "../support/netns";
  */
 jest.setTimeout(10 * 60_000);
 
-const ROOT = join(__dirname, "..", "..");
-const work = mkdtempSync(join(tmpdir(), "lbp-e2e-rollout-"));
-chmodSync(work, 0o755);
-const lab = new Lab(join(work, "lab"));
-const fleetFile = join(work, "fleet.json");
-const STACK = "e2erollout";
+const e2e = new E2eStack("e2erollout");
+const lab = e2e.lab;
 let fleet: LabFleet;
 let h: Record<string, LabHost>;
 
-const removeState = () => {
-  for (const f of [`terraform.${STACK}.tfstate`, `terraform.${STACK}.tfstate.backup`]) rmSync(join(ROOT, f), { force: true });
-};
 const managed = (x: LabHost) => lab.sh(x, "iptables-save -t filter").split("\n").filter((l) => l.includes('"lbp:'));
 
-function deploy(): { status: number; output: string } {
-  const r = spawnSync("npm", ["run", "--silent", "deploy", "--", "--auto-approve", "--output", join(work, "cdktf.out")], {
-    cwd: ROOT, encoding: "utf8", env: { ...process.env, LOOPBACK_FLEET: fleetFile, CI: "true" }, timeout: 8 * 60_000,
-  });
-  const output = `${r.stdout}\n${r.stderr}`.replace(/\x1b\[[0-9;]*m/g, "");
-  writeFileSync(join(work, `deploy-${Date.now()}.log`), output);
-  return { status: r.status ?? -1, output };
-}
+const deploy = () => e2e.cdktf("deploy");
 
 beforeAll(() => {
   requireNetnsTools();
-  removeState();
+  e2e.removeState();
   fleet = lab.up(4);
   h = Object.fromEntries(fleet.hosts.map((x) => [x.name, x]));
-  writeFileSync(fleetFile, JSON.stringify({ ...fleet, stack: STACK, rollout: { canary: ["lab-1"], batchSize: 2 } }, null, 2));
+  e2e.writeFleet({ ...fleet, rollout: { canary: ["lab-1"], batchSize: 2 } });
 });
 
-afterAll(() => {
-  try {
-    lab.down();
-  } finally {
-    removeState();
-  }
-});
+afterAll(() => e2e.tearDown());
 
 test("GIVEN a canary that fails verification THEN the rollout stops there: later waves get no SSH connection and no rule", () => {
   lab.sh(h["lab-1"], "iptables -t raw -A OUTPUT -o lo -p tcp -j DROP");

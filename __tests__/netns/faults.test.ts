@@ -1,7 +1,7 @@
 import { spawn, spawnSync } from "child_process";
 import { existsSync, readFileSync } from "fs";
 import { join } from "path";
-import { NetnsHost, chain, requireNetnsTools } from "../support/netns";
+import { NetnsHost, chain, netnsHosts, tagged } from "../support/netns";
 
 /**
  * Faults on the host side, each reproduced for real in a namespace. docs/RELIABILITY.md lists each with its
@@ -9,21 +9,10 @@ import { NetnsHost, chain, requireNetnsTools } from "../support/netns";
  */
 jest.setTimeout(180_000);
 
-const tagged = (lines: string[]) => lines.filter((l) => l.includes('"lbp:'));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-let hosts: NetnsHost[] = [];
-const host = (label: string) => {
-  const h = new NetnsHost(label);
-  hosts.push(h);
-  return h;
-};
-
-beforeAll(() => requireNetnsTools());
-afterEach(() => {
-  for (const h of hosts) h.destroy();
-  hosts = [];
-});
+/** A fresh namespace host per call, all destroyed after each test. */
+const host = netnsHosts();
 
 describe("an SSH session cut in the middle of the apply", () => {
   test("GIVEN the script killed at random moments THEN each family holds the old or the new rule set entire; after the rollback window the old one; nothing is persisted; the next deploy converges", async () => {

@@ -1,7 +1,7 @@
 import { spawnSync } from "child_process";
 import { existsSync, readFileSync } from "fs";
 import { join } from "path";
-import { NetnsHost, chain, requireNetnsTools } from "../support/netns";
+import { chain, netnsHosts, tagged } from "../support/netns";
 
 jest.setTimeout(120_000);
 
@@ -15,20 +15,9 @@ const SEED_000 = [
   "ip6tables -A INPUT -p tcp -m tcp --dport 22 -j ACCEPT",
 ].join(" && ");
 
-const tagged = (lines: string[]) => lines.filter((l) => l.includes('"lbp:'));
 
-let hosts: NetnsHost[] = [];
-const host = (label: string) => {
-  const h = new NetnsHost(label);
-  hosts.push(h);
-  return h;
-};
-
-beforeAll(() => requireNetnsTools());
-afterEach(() => {
-  for (const h of hosts) h.destroy();
-  hosts = [];
-});
+/** A fresh namespace host per call, all destroyed after each test. */
+const host = netnsHosts();
 
 describe("seed 000: DROP policies with only SSH allowed", () => {
   test("GIVEN a host whose loopback is blocked WHEN the script runs THEN loopback works over IPv4 and IPv6, verified by counters, in CIS order", () => {

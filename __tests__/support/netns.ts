@@ -113,3 +113,26 @@ export function hostScript(mode: ScriptMode, policy: PolicyOptions, generation: 
 export function chain(save: string[], name: string): string[] {
   return save.filter((l) => l.startsWith(`-A ${name} `));
 }
+
+/** The managed rules of a save (those with an `lbp:` comment). */
+export function tagged(save: string[]): string[] {
+  return save.filter((l) => l.includes('"lbp:'));
+}
+
+/**
+ * For a test file: checks the tools once, and returns a factory of namespace hosts that are all destroyed after
+ * each test (namespace, processes left in it, temp files, /etc/netns/<ns>).
+ */
+export function netnsHosts(): (label: string) => NetnsHost {
+  let hosts: NetnsHost[] = [];
+  beforeAll(() => requireNetnsTools());
+  afterEach(() => {
+    for (const h of hosts) h.destroy();
+    hosts = [];
+  });
+  return (label: string) => {
+    const h = new NetnsHost(label);
+    hosts.push(h);
+    return h;
+  };
+}
