@@ -1,5 +1,6 @@
 import { ChildProcess, spawn, spawnSync } from "child_process";
 import { readFileSync } from "fs";
+import { join } from "path";
 import { E2eStack } from "../support/e2e";
 import { LabFleet, LabHost } from "../support/lab";
 import { requireNetnsTools } from "../support/netns";
@@ -235,6 +236,19 @@ test("changing one host's policy re-runs only that host", () => {
   }
   expect(idsOf(saveFilter(h["lab-2"], "iptables"), "INPUT")).toEqual(["lo-in", "spoof", "established-in"]);
   expect(managed(saveFilter(h["lab-2"], "iptables")).length).toBe(5);
+});
+
+test("terraform apply -replace of a host re-runs it and keeps its rules (no destroy-time block runs for the replaced instance, and none may remove a newer instance's rules)", () => {
+  const before = managed(saveFilter(h["lab-1"], "iptables"));
+  const r = spawnSync("terraform", ["apply", "-auto-approve", "-no-color", '-replace=terraform_data.loopback["lab-1"]'], {
+    cwd: join(e2e.work, "cdktf.out", "stacks", "e2e"), encoding: "utf8", env: process.env, timeout: 5 * 60_000,
+  });
+  expect(r.status).toBe(0);
+  expect(r.stdout).toContain("loopback-policy[lab-1] result: unchanged");
+  expect(r.stdout).toMatch(/loopback-policy\[lab-1\] ipv4: persisted/);
+  expect(r.stdout).not.toMatch(/loopback-policy\[lab-1\] ipv4: removed/);
+  expect(managed(saveFilter(h["lab-1"], "iptables"))).toEqual(before);
+  expect(before).toHaveLength(3);
 });
 
 test("cdktf destroy removes exactly the managed rules and re-persists", () => {

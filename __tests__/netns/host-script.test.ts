@@ -255,3 +255,20 @@ describe("check and remove", () => {
     expect(readFileSync(policy.persistence.v4Path, "utf8")).not.toContain("0badc0de");
   });
 });
+
+describe("a replacement with the same generation (terraform apply -replace)", () => {
+  test("GIVEN instance B applied after instance A THEN A's destroy-time remove leaves B's rules; B's remove takes them", () => {
+    const h = host("replace");
+    const policy = { ipv6: "off" as const, persistence: "none" as const };
+    expect(h.run("apply", policy, { instance: "instance-a" }).status).toBe(0);
+    expect(h.run("confirm", policy, { instance: "instance-a" }).status).toBe(0);
+    expect(h.run("apply", policy, { instance: "instance-b" }).stdout).toContain("ipv4: unchanged");
+    const old = h.run("remove", policy, { instance: "instance-a" });
+    expect(old.status).toBe(0);
+    expect(old.stdout).toContain("left in place: the rules of generation 0badc0de now belong to instance instance-b, which replaced this one (instance-a)");
+    expect(tagged(h.save("ipv4"))).toHaveLength(3);
+    const own = h.run("remove", policy, { instance: "instance-b" });
+    expect(own.stdout).toContain("ipv4: removed 3 managed rules of generation 0badc0de");
+    expect(tagged(h.save("ipv4"))).toHaveLength(0);
+  });
+});

@@ -50,7 +50,7 @@ export class NetnsHost {
   /** Write the host script for a policy to a file (readable by every user) and return its path. */
   scriptFile(mode: ScriptMode, policy: PolicyOptions = {}, opts: ScriptOptions = {}): string {
     const file = join(this.dir, `${mode}-${counter++}.sh`);
-    writeFileSync(file, hostScript(mode, policy, opts.generation ?? "0badc0de", "test-host", opts.sudo ?? "0"), { mode: 0o644 });
+    writeFileSync(file, hostScript(mode, policy, opts.generation ?? "0badc0de", "test-host", opts.sudo ?? "0", opts.instance ?? ""), { mode: 0o644 });
     return file;
   }
 
@@ -100,13 +100,15 @@ export interface ScriptOptions {
   readonly generation?: string;
   /** `"1"`: re-run through sudo when not root. @default "0" */
   readonly sudo?: string;
+  /** The Terraform instance id (`self.id`) that runs it. @default "" */
+  readonly instance?: string;
 }
 
 /** The complete host script for a policy, as the constructs synthesize it (with literal host facts). */
-export function hostScript(mode: ScriptMode, policy: PolicyOptions, generation: string, host = "test-host", sudo = "0"): string {
+export function hostScript(mode: ScriptMode, policy: PolicyOptions, generation: string, host = "test-host", sudo = "0", instance = ""): string {
   const validated = validateFleet({ hosts: [{ name: host, address: "192.0.2.1" }], ...policy }).hosts[0].policy;
   const script = renderPolicyScript(validated, planRules(validated));
-  return renderHostScript({ mode, host, generation, sudo }, script.text);
+  return renderHostScript({ mode, host, generation, sudo, instance }, script.text);
 }
 
 /** The rules of a chain in order, from a save. */

@@ -129,7 +129,7 @@ describe("the Terraform side", () => {
     expect(refs.length).toBeGreaterThan(10);
     for (const ref of refs) {
       const identifiers = ref.replace(/"[^"]*"/g, "").match(/[A-Za-z_][A-Za-z0-9_.]*/g) ?? [];
-      for (const ident of identifiers) expect(ident).toMatch(/^(self\.input\.[a-z_]+|file|pathexpand|null)$/);
+      for (const ident of identifiers) expect(ident).toMatch(/^(self\.input\.[a-z_]+|self\.id|file|pathexpand|null)$/);
     }
   });
 

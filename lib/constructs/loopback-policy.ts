@@ -165,9 +165,9 @@ function hostsResource(
   resource.addOverride("for_each", entries);
   resource.addOverride("connection", connection(self));
   resource.addOverride("provisioner", [
-    { "remote-exec": { inline: inline("apply", self) } },
-    { "remote-exec": { inline: inline("confirm", self) } },
-    { "remote-exec": { when: "destroy", inline: inline("remove", self) } },
+    { "remote-exec": { inline: inline("apply", self, true) } },
+    { "remote-exec": { inline: inline("confirm", self, true) } },
+    { "remote-exec": { when: "destroy", inline: inline("remove", self, true) } },
   ]);
   return resource;
 }
@@ -200,8 +200,8 @@ function enforceResource(
   resource.addOverride("for_each", entries);
   resource.addOverride("connection", connection(self));
   resource.addOverride("provisioner", [
-    { "remote-exec": { inline: inline("apply", self) } },
-    { "remote-exec": { inline: inline("confirm", self) } },
+    { "remote-exec": { inline: inline("apply", self, false) } },
+    { "remote-exec": { inline: inline("confirm", self, false) } },
   ]);
   return resource;
 }
@@ -222,12 +222,17 @@ function groupFor(host: Host, byPolicy: Map<Policy, PolicyGroup>, groups: Map<st
   return group;
 }
 
-function inline(mode: ScriptMode, self: string): string[] {
+/**
+ * A provisioner's `inline`: shebang, host facts read through `self`, the policy script, the engine.
+ * @param owner the resource owns the rules it converges (the main resources; not `<id>_enforce`)
+ */
+function inline(mode: ScriptMode, self: string, owner: boolean): string[] {
   const facts = hostFactsLine({
     mode,
     host: `\${${self}.name}`,
     generation: `\${${self}.generation}`,
     sudo: `\${${self}.sudo}`,
+    instance: owner ? "${self.id}" : "",
   });
   const [shebang, factsLine, , engine] = hostScriptParts(facts, "");
   return [shebang, factsLine, `\${${self}.policy_script}`, terraformLiteral(engine)];

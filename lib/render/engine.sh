@@ -1,5 +1,5 @@
 # ---- loopback-policy engine: the same text for every host and policy ----
-# The lines above set the host facts (LBP_MODE, LBP_HOST, LBP_GEN, LBP_SUDO) and the policy
+# The lines above set the host facts (LBP_MODE, LBP_HOST, LBP_GEN, LBP_SUDO, LBP_INSTANCE) and the policy
 # (LBP_* settings and lbp_rules). Modes:
 #   apply    snapshot, converge the managed rules in one iptables-restore per family, verify
 #            loopback with a real connection and rising counters, arm the rollback guard
@@ -379,6 +379,8 @@ lbp_apply() {
     lbp_clear_pending
   fi
   rm -f "$LBP_DIR/rolledback.$LBP_GEN"
+  # The instance that applies a generation owns its rules, until another instance applies it (a replacement).
+  [ -z "$LBP_INSTANCE" ] || echo "$LBP_INSTANCE" > "$LBP_DIR/owner.$LBP_GEN"
   lbp_pick_families
   for lbp_fam in $lbp_families; do
     "$(lbp_tool "$lbp_fam")-save" -c -t filter > "$lbp_work/snapshot.$lbp_fam" || lbp_die "$lbp_fam: cannot snapshot the current rules"
@@ -480,6 +482,11 @@ lbp_confirm() {
 
 lbp_remove() {
   lbp_lock
+  if [ -f "$LBP_DIR/owner.$LBP_GEN" ] && [ -n "$LBP_INSTANCE" ] && [ "$(cat "$LBP_DIR/owner.$LBP_GEN")" != "$LBP_INSTANCE" ]; then
+    lbp_say "left in place: the rules of generation $LBP_GEN now belong to instance $(cat "$LBP_DIR/owner.$LBP_GEN"), which replaced this one ($LBP_INSTANCE)"
+    return 0
+  fi
+  rm -f "$LBP_DIR/owner.$LBP_GEN"
   if [ -f "$LBP_DIR/pending" ] && [ "$(cat "$LBP_DIR/pending")" = "$LBP_GEN" ]; then
     lbp_clear_pending
   fi

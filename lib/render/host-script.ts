@@ -13,15 +13,23 @@ export interface HostFacts {
   readonly generation: string;
   /** `1` to re-run through `sudo -n` when not root. */
   readonly sudo: string;
+  /**
+   * The Terraform resource instance that runs the script (`self.id`). `apply` records it as the owner of the
+   * generation's rules; `remove` removes them only for their owner, so the old instance of a replacement with the
+   * same generation (`terraform apply -replace`) leaves the new instance's rules alone.
+   * @default "" (claims nothing; `remove` then removes the generation's rules whoever owns them)
+   */
+  readonly instance?: string;
 }
 
-/** The one line of host facts: `LBP_MODE='apply' LBP_HOST='web-1' LBP_GEN='...' LBP_SUDO='0'`. */
+/** The one line of host facts: `LBP_MODE='apply' LBP_HOST='web-1' LBP_GEN='...' LBP_SUDO='0' LBP_INSTANCE='...'`. */
 export function hostFactsLine(facts: HostFacts): string {
   return [
     `LBP_MODE=${shellQuote(facts.mode)}`,
     `LBP_HOST=${shellQuote(facts.host)}`,
     `LBP_GEN=${shellQuote(facts.generation)}`,
     `LBP_SUDO=${shellQuote(facts.sudo)}`,
+    `LBP_INSTANCE=${shellQuote(facts.instance ?? "")}`,
   ].join(" ");
 }
 
