@@ -174,8 +174,8 @@ function hostsResource(
 
 /**
  * Re-runs apply and confirm on every apply, for the given hosts. Replaced each time (its trigger is
- * `timestamp()`), so it has no destroy-time provisioner: removing the rules is the main resource's job, and a
- * destroy-time block here would remove what the new instance just converged (the generation does not change).
+ * `timestamp()`). It neither claims the rules (its runs pass no instance id) nor has a destroy-time block:
+ * removing a host's rules is the main resource's job.
  */
 function enforceResource(
   scope: Construct,
