@@ -7,5 +7,11 @@ if [ -z "${TF_CLI_CONFIG_FILE:-}" ] || [ ! -f "$TF_CLI_CONFIG_FILE" ]; then
   export TF_CLI_CONFIG_FILE="$PWD/terraform.rc"
 fi
 export CHECKPOINT_DISABLE=1
+# Wait up to 2 minutes for a state lock another deploy holds (shared backends, stacks deployed in parallel,
+# the first apply of a new pg state) instead of failing at once. An explicit TF_CLI_ARGS_* wins.
+for tf_command in plan apply destroy; do
+  var="TF_CLI_ARGS_${tf_command}"
+  [ -n "${!var:-}" ] || export "$var=-lock-timeout=120s"
+done
 export CI="${CI:-true}"
 exec npx --no-install cdktf "$@"

@@ -15,7 +15,7 @@ describe("the bad-input table", () => {
     for (const p of ["hosts", "name", "address", "user", "port", "privateKeyPath", "hostKey", "sudo", "timeoutSeconds", "labels", "policy", "bastion",
       "connection", "ipv6", "antiSpoofing", "localOnlyPorts", "localOnlyAction", "allowEstablished", "logDrops", "prefix", "perMinute",
       "persistence", "v4Path", "v6Path", "otherFirewall", "verify", "rollbackSeconds", "lockWaitSeconds", "enforce", "resourceType",
-      "rollout", "canary", "batchSize", "byLabel"]) {
+      "rollout", "canary", "batchSize", "byLabel", "sharding", "maxHostsPerStack", "backend", "type", "schemaPrefix", "connStr", "path"]) {
       expect([p, props.has(p)]).toEqual([p, true]);
     }
   });
