@@ -13,5 +13,4 @@ for tf_command in plan apply destroy; do
   var="TF_CLI_ARGS_${tf_command}"
   [ -n "${!var:-}" ] || export "$var=-lock-timeout=120s"
 done
-export CI="${CI:-true}"
 exec npx --no-install cdktf "$@"
