@@ -59,11 +59,12 @@ const unescape = (s: string) => s.replace(/\$\$\{/g, "${").replace(/%%\{/g, "%{"
  */
 export function scriptAsHostSeesIt(json: any, withEngine: boolean, mode?: string): { script: string; host: string } {
   const res = json.resource.terraform_data.loopback;
-  const [name, entry] = Object.entries<any>(res.for_each)[0];
+  const name = Object.keys(res.for_each)[0];
+  const entry = json.locals.loopback_hosts[name];
   const input: Record<string, string> = { ...entry, policy_script: json.locals.loopback_policy_scripts[entry.policy] };
   const inline: string[] = res.provisioner[0]["remote-exec"].inline.slice(0, withEngine ? 4 : 3);
   let script = inline
-    .map((part, i) => (i === 3 ? unescape(part) : part.replace(/(?<!\$)\$\{self\.input\.([a-z_]+)\}/g, (_m, k) => unescape(input[k]))))
+    .map((part, i) => (i === 3 ? unescape(json.locals.loopback_engine) : part.replace(/(?<!\$)\$\{self\.input\.([a-z_]+)\}/g, (_m, k) => unescape(input[k]))))
     .join("\n");
   if (mode) script = script.replace("LBP_MODE='apply'", `LBP_MODE='${mode}'`);
   return { script, host: unescape(name) };

@@ -23,10 +23,16 @@ export function synth(props: LoopbackPolicyProps, id = "loopback") {
  */
 export function readable(json: any): any {
   const copy = JSON.parse(JSON.stringify(json));
+  for (const [name, value] of Object.entries(copy.locals ?? {})) {
+    if (!name.endsWith("_engine")) continue;
+    if (value !== ENGINE_IN_JSON) throw new Error(`local ${name} does not hold the engine verbatim`);
+    copy.locals[name] = ENGINE_PLACEHOLDER;
+  }
   for (const type of Object.keys(copy.resource ?? {})) {
     for (const res of Object.values<any>(copy.resource[type])) {
       for (const block of res.provisioner ?? []) {
         const inline: string[] = block["remote-exec"].inline;
+        if (/^\$\{local\.[A-Za-z0-9_-]+_engine\}$/.test(inline[3])) continue;
         if (inline[3] !== ENGINE_IN_JSON) throw new Error("provisioner does not carry the engine verbatim");
         inline[3] = ENGINE_PLACEHOLDER;
       }

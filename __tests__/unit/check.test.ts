@@ -51,7 +51,7 @@ describe("the check script", () => {
 
   test("THEN it carries the engine from the synthesized provisioner, unescaped, not the library's", () => {
     const json = JSON.parse(readFileSync(policy.file, "utf8"));
-    json.resource.terraform_data.loopback.provisioner[0]["remote-exec"].inline[3] += "\n# deployed-engine-marker $${HOME}";
+    json.resource.terraform_data.loopback.provisioner[2]["remote-exec"].inline[3] += "\n# deployed-engine-marker $${HOME}";
     const dir = mkdtempSync(join(tmpdir(), "lbp-check-"));
     const copy = join(dir, "stacks", "fleet");
     spawnSync("mkdir", ["-p", copy]);

@@ -12,10 +12,8 @@ const hosts = [
 /** The main resource with each host's policy key and generation blanked: what must not differ between modes. */
 function mainShape(json: any, type: string): any {
   const res = JSON.parse(JSON.stringify(json.resource[type].loopback));
-  for (const entry of Object.values<any>(res.for_each)) {
-    entry.policy = "<key>";
-    entry.generation = "<gen>";
-  }
+  // for_each maps each host to its generation; the entries (with the policy key) are in a local.
+  for (const host of Object.keys(res.for_each)) res.for_each[host] = "<gen>";
   return res;
 }
 
@@ -94,7 +92,8 @@ describe("synthesized: every-apply", () => {
     const blocks = enforce.provisioner.map((p: any) => p["remote-exec"]);
     expect(blocks.map((b: any) => b.inline[1].match(/LBP_MODE='(\w+)'/)[1])).toEqual(["apply", "confirm"]);
     expect(blocks.map((b: any) => b.when)).toEqual([undefined, undefined]);
-    for (const b of blocks) expect(b.inline[3]).toBe(ENGINE_IN_JSON);
+    for (const b of blocks) expect(b.inline[3]).toBe("${local.loopback_engine}");
+    expect(synth(props).json.locals.loopback_engine).toBe(ENGINE_IN_JSON);
   });
 
   test("THEN the main resource is the same as with on-change but for each host's policy key and generation", () => {
@@ -102,25 +101,25 @@ describe("synthesized: every-apply", () => {
     const onChange = synth({ ...props, hosts: hosts.map(({ policy, ...h }) => ({ ...h, policy: { ...policy, enforce: "on-change" as const } })) }).json;
     expect(mainShape(every, "terraform_data")).toEqual(mainShape(onChange, "terraform_data"));
     const main = every.resource.terraform_data.loopback;
-    expect(main.triggers_replace).toBe("${each.value.generation}");
+    expect(main.triggers_replace).toBe("${each.value}");
     expect(main.lifecycle).toEqual({ create_before_destroy: true });
     expect(JSON.stringify(readable(every).resource.terraform_data.loopback)).not.toContain("timestamp");
   });
 
   test("THEN every-apply is part of the policy: its own key and a line in its script, and the summary says so", () => {
     const { json } = synth({ resourceType: "terraform_data", hosts: [hosts[0], { ...hosts[1], policy: { enforce: "every-apply" } }] });
-    const keys = Object.values<any>(json.resource.terraform_data.loopback.for_each).map((e) => e.policy);
+    const keys = Object.values<any>(json.locals.loopback_hosts).map((e) => e.policy);
     expect(new Set(keys).size).toBe(2);
-    const every = json.resource.terraform_data.loopback.for_each["web-2"].policy;
+    const every = json.locals.loopback_hosts["web-2"].policy;
     expect(json.locals.loopback_policy_scripts[every]).toContain("# enforce: every-apply");
-    expect(json.locals.loopback_policy_scripts[json.resource.terraform_data.loopback.for_each["web-1"].policy]).not.toContain("enforce");
+    expect(json.locals.loopback_policy_scripts[json.locals.loopback_hosts["web-1"].policy]).not.toContain("enforce");
     expect(json.output.loopback_summary.value[every]).toMatchObject({ hosts: ["web-2"], enforce: "every-apply" });
   });
 
   test("GIVEN null_resource THEN its triggers hold the entry, the script and the time, and it depends on the main one", () => {
     const { json } = synth({ hosts });
     const enforce = json.resource.null_resource.loopback_enforce;
-    expect(enforce.triggers).toBe("${merge(each.value, { policy_script = local.loopback_policy_scripts[each.value.policy], enforced_at = timestamp() })}");
+    expect(enforce.triggers).toBe("${merge(local.loopback_hosts[each.key], { policy_script = local.loopback_policy_scripts[local.loopback_hosts[each.key].policy], enforced_at = timestamp() })}");
     expect(enforce.depends_on).toEqual(["null_resource.loopback"]);
     expect(enforce.connection.host).toBe("${self.triggers.address}");
     expect(enforce.provisioner).toHaveLength(2);

@@ -94,8 +94,9 @@ describe("the Terraform side", () => {
     const res = json.resource.terraform_data.loopback;
     expect(Object.keys(json.resource.terraform_data)).toEqual(["loopback"]);
     expect(Object.keys(res.for_each)).toEqual(["web-1", "web-2"]);
-    expect(res.triggers_replace).toBe("${each.value.generation}");
-    expect(res.input).toBe("${merge(each.value, { policy_script = local.loopback_policy_scripts[each.value.policy] })}");
+    expect(res.triggers_replace).toBe("${each.value}");
+    expect(res.for_each).toEqual({ "web-1": expect.stringMatching(/^[0-9a-f]{8}$/), "web-2": expect.stringMatching(/^[0-9a-f]{8}$/) });
+    expect(res.input).toBe("${merge(local.loopback_hosts[each.key], { policy_script = local.loopback_policy_scripts[local.loopback_hosts[each.key].policy] })}");
     expect(res.lifecycle).toEqual({ create_before_destroy: true });
   });
 
@@ -106,7 +107,7 @@ describe("the Terraform side", () => {
     new LoopbackPolicy(stack, "b", { hosts: [twoHosts[1]] });
     const json = JSON.parse(Testing.synth(stack));
     expect(Object.keys(json.resource.null_resource)).toEqual(["a", "b"]);
-    expect(json.resource.null_resource.a.triggers).toBe("${merge(each.value, { policy_script = local.a_policy_scripts[each.value.policy] })}");
+    expect(json.resource.null_resource.a.triggers).toBe("${merge(local.a_hosts[each.key], { policy_script = local.a_policy_scripts[local.a_hosts[each.key].policy] })}");
     expect(json.provider.null).toHaveLength(1);
   });
 
@@ -118,13 +119,15 @@ describe("the Terraform side", () => {
     for (const b of blocks) {
       expect(b.inline[0]).toBe("#!/bin/sh");
       expect(b.inline[2]).toBe("${self.input.policy_script}");
-      expect(b.inline[3]).toBe(ENGINE_IN_JSON);
     }
+    // Create-time blocks reference the engine in a local (built once); the destroy-time block may only use self.
+    expect(blocks.map((b: any) => b.inline[3])).toEqual(["${local.loopback_engine}", "${local.loopback_engine}", ENGINE_IN_JSON]);
   });
 
   test("THEN provisioners and the connection reference nothing but self (a destroy-time provisioner may not)", () => {
     const res = synth({ resourceType: "terraform_data", hosts: twoHosts }).json.resource.terraform_data.loopback;
-    const text = JSON.stringify({ c: res.connection, p: res.provisioner.map((p: any) => p["remote-exec"].inline.slice(0, 3)) });
+    const destroy = res.provisioner.find((p: any) => p["remote-exec"].when === "destroy")["remote-exec"];
+    const text = JSON.stringify({ c: res.connection, p: destroy.inline.slice(0, 3) });
     const refs = [...text.matchAll(/(?<!\$)\$\{([^}]*)\}/g)].map((m) => m[1]);
     expect(refs.length).toBeGreaterThan(10);
     for (const ref of refs) {
@@ -145,23 +148,23 @@ describe("the Terraform side", () => {
     const { text, json } = synth({ resourceType: "terraform_data", connection: { privateKeyPath: key }, hosts: twoHosts });
     expect(text).not.toContain("SECRET-MATERIAL");
     expect(text).not.toContain("PRIVATE KEY");
-    expect(json.resource.terraform_data.loopback.for_each["web-1"].private_key_path).toBe(key);
+    expect(json.locals.loopback_hosts["web-1"].private_key_path).toBe(key);
     expect(json.resource.terraform_data.loopback.connection.private_key).toBe('${self.input.private_key_path == "" ? null : file(pathexpand(self.input.private_key_path))}');
   });
 
-  test("GIVEN 200 hosts with one policy and one override THEN two policy scripts, and the engine three times in all", () => {
+  test("GIVEN 200 hosts with one policy and one override THEN two policy scripts, and the engine twice in all (a local, the destroy-time block)", () => {
     const hosts = Array.from({ length: 200 }, (_, i) => ({ name: `h-${i}`, address: `10.0.${i >> 8}.${i & 255}` }));
     hosts[7] = { ...hosts[7], policy: { localOnlyPorts: ["tcp/8080"] } } as (typeof hosts)[number];
     const { json, text } = synth({ resourceType: "terraform_data", hosts });
     expect(Object.keys(json.locals.loopback_policy_scripts)).toHaveLength(2);
-    expect(text.split("loopback-policy engine: the same text").length - 1).toBe(3);
-    const keys = new Set(Object.values<any>(json.resource.terraform_data.loopback.for_each).map((e) => e.policy));
+    expect(text.split("loopback-policy engine: the same text").length - 1).toBe(2);
+    const keys = new Set(Object.values<any>(json.locals.loopback_hosts).map((e) => e.policy));
     expect(keys.size).toBe(2);
   });
 
   test("THEN the generation is stable, and changes with anything that must re-run the script", () => {
     const gen = (h: object, extra: object = {}) =>
-      synth({ resourceType: "terraform_data", hosts: [{ name: "web-1", address: "192.0.2.11", ...h }], ...extra }).json.resource.terraform_data.loopback.for_each["web-1"].generation;
+      synth({ resourceType: "terraform_data", hosts: [{ name: "web-1", address: "192.0.2.11", ...h }], ...extra }).json.resource.terraform_data.loopback.for_each["web-1"];
     const base = gen({});
     expect(gen({})).toBe(base);
     expect(gen({ address: "192.0.2.99" })).not.toBe(base);

@@ -10,6 +10,7 @@ import { validateFleet } from "../policy/validate";
 import { RolloutSpec } from "../policy/rollout";
 import { RulePlan, planRules, ruleCommand } from "../plan/rules";
 import { Wave, planWaves } from "../plan/waves";
+import { engineScript } from "../render/engine";
 import { hostFactsLine, hostScriptParts, ScriptMode } from "../render/host-script";
 import { PolicyScript, renderPolicyScript } from "../render/policy-script";
 import { HostEntry, hostEntry } from "./host-entries";
@@ -101,6 +102,8 @@ export class LoopbackPolicy extends Construct {
       [...groups.values()].map((g) => [g.key, terraformLiteral(g.script.text)]),
     ));
     scripts.overrideLogicalId(`${name}_policy_scripts`);
+    new TerraformLocal(this, "host_entries", entries).overrideLogicalId(`${name}_hosts`);
+    new TerraformLocal(this, "engine", terraformLiteral(engineScript())).overrideLogicalId(`${name}_engine`);
 
     if (this.resourceType === "null_resource") ensureNullProvider(this);
     const pick = (hosts: readonly string[]) => Object.fromEntries(hosts.map((h) => [h, entries[h]]));
@@ -154,7 +157,7 @@ function hostsResource(
   if (type === "terraform_data") {
     resource = new DataResource(scope, constructId, { lifecycle: { createBeforeDestroy: true }, dependsOn });
     resource.addOverride("input", entryWithScript(name));
-    resource.addOverride("triggers_replace", "${each.value.generation}");
+    resource.addOverride("triggers_replace", "${each.value}");
     self = "self.input";
   } else {
     resource = new NullResource(scope, constructId, { lifecycle: { createBeforeDestroy: true }, dependsOn });
@@ -162,11 +165,11 @@ function hostsResource(
     self = "self.triggers";
   }
   resource.overrideLogicalId(logicalId);
-  resource.addOverride("for_each", entries);
+  resource.addOverride("for_each", generations(entries));
   resource.addOverride("connection", connection(self));
   resource.addOverride("provisioner", [
-    { "remote-exec": { inline: inline("apply", self, true) } },
-    { "remote-exec": { inline: inline("confirm", self, true) } },
+    { "remote-exec": { inline: inline("apply", self, true, name) } },
+    { "remote-exec": { inline: inline("confirm", self, true, name) } },
     { "remote-exec": { when: "destroy", inline: inline("remove", self, true) } },
   ]);
   return resource;
@@ -197,18 +200,28 @@ function enforceResource(
     self = "self.triggers";
   }
   resource.overrideLogicalId(`${name}_enforce`);
-  resource.addOverride("for_each", entries);
+  resource.addOverride("for_each", generations(entries));
   resource.addOverride("connection", connection(self));
   resource.addOverride("provisioner", [
-    { "remote-exec": { inline: inline("apply", self, false) } },
-    { "remote-exec": { inline: inline("confirm", self, false) } },
+    { "remote-exec": { inline: inline("apply", self, false, name) } },
+    { "remote-exec": { inline: inline("confirm", self, false, name) } },
   ]);
   return resource;
 }
 
 /** A host's entry plus its policy's script (and `extra` fields): what `input`/`triggers` hold. */
 function entryWithScript(name: string, extra = ""): string {
-  return `\${merge(each.value, { policy_script = local.${name}_policy_scripts[each.value.policy]${extra} })}`;
+  const entry = `local.${name}_hosts[each.key]`;
+  return `\${merge(${entry}, { policy_script = local.${name}_policy_scripts[${entry}.policy]${extra} })}`;
+}
+
+/**
+ * The `for_each` value: host name to generation. Small on purpose: Terraform evaluates it for every instance,
+ * so a map of whole entries made `plan` quadratic (over 60 s at 1,000 hosts, docs/BENCHMARKS.md); the
+ * entries live in the local `<id>_hosts`, evaluated once.
+ */
+function generations(entries: Record<string, HostEntry>): Record<string, string> {
+  return Object.fromEntries(Object.entries(entries).map(([host, e]) => [host, e.generation]));
 }
 
 function groupFor(host: Host, byPolicy: Map<Policy, PolicyGroup>, groups: Map<string, PolicyGroup>): PolicyGroup {
@@ -226,7 +239,7 @@ function groupFor(host: Host, byPolicy: Map<Policy, PolicyGroup>, groups: Map<st
  * A provisioner's `inline`: shebang, host facts read through `self`, the policy script, the engine.
  * @param owner the resource owns the rules it converges (the main resources; not `<id>_enforce`)
  */
-function inline(mode: ScriptMode, self: string, owner: boolean): string[] {
+function inline(mode: ScriptMode, self: string, owner: boolean, engineLocal?: string): string[] {
   const facts = hostFactsLine({
     mode,
     host: `\${${self}.name}`,
@@ -235,7 +248,10 @@ function inline(mode: ScriptMode, self: string, owner: boolean): string[] {
     instance: owner ? "${self.id}" : "",
   });
   const [shebang, factsLine, , engine] = hostScriptParts(facts, "");
-  return [shebang, factsLine, `\${${self}.policy_script}`, terraformLiteral(engine)];
+  // Create-time blocks reference the engine in a local: Terraform builds that string once instead of once per
+  // instance and block (a 20 KB literal per block made plan cost ~0.1 s a host). A destroy-time block may
+  // reference only self, so it carries the engine literally.
+  return [shebang, factsLine, `\${${self}.policy_script}`, engineLocal ? `\${local.${engineLocal}_engine}` : terraformLiteral(engine)];
 }
 
 function connection(self: string): Record<string, string> {

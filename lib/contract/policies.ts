@@ -62,7 +62,7 @@ export function findPolicies(stack: string, file: string, json: unknown): SynthP
     const scripts = locals[`${id}_policy_scripts`];
     const parts = resourcesOf(id, resources);
     if (scripts === undefined || parts === undefined) continue;
-    const policy = readPolicy(stack, file, id, parts, asRecord(outputs[outputName]).value, scripts);
+    const policy = readPolicy(stack, file, id, parts, asRecord(outputs[outputName]).value, scripts, locals[`${id}_hosts`]);
     const rollout = rolloutOf(asRecord(outputs[`${id}_rollout`]).value);
     found.push(rollout ? { ...policy, rollout } : policy);
   }
@@ -95,7 +95,7 @@ function resourcesOf(id: string, resources: Record<string, unknown>): Parts | un
   return undefined;
 }
 
-function readPolicy(stack: string, file: string, id: string, parts: Parts, summaryValue: unknown, scriptsValue: unknown): SynthPolicy {
+function readPolicy(stack: string, file: string, id: string, parts: Parts, summaryValue: unknown, scriptsValue: unknown, hostsValue: unknown): SynthPolicy {
   const bad = (what: string) =>
     new SynthOutputError("invalid", file, `LoopbackPolicy "${id}" of stack "${stack}": ${what}`, "synthesize again with this version of cdktf-loopback-policy (npm run synth); do not edit cdk.tf.json by hand");
   const summary = asRecord(summaryValue) as Record<string, SummaryGroup>;
@@ -108,7 +108,11 @@ function readPolicy(stack: string, file: string, id: string, parts: Parts, summa
     scripts[key] = terraformUnliteral(text);
   }
   const entries: Record<string, HostEntry> = {};
-  for (const [name, raw] of parts.hosts.flatMap((r) => Object.entries(asRecord(r.for_each)))) {
+  // for_each maps host name to generation; the entries live in the local <id>_hosts.
+  const hostEntries = asRecord(hostsValue);
+  for (const name of parts.hosts.flatMap((r) => Object.keys(asRecord(r.for_each)))) {
+    const raw = hostEntries[name];
+    if (raw === undefined) throw bad(`host "${name}" is in a for_each but not in local ${id}_hosts`);
     const entry = Object.fromEntries(Object.entries(asRecord(raw)).map(([k, v]) => [k, typeof v === "string" ? terraformUnliteral(v) : v]));
     for (const field of ["address", "port", "user", "policy", "generation", "sudo"]) {
       if (typeof entry[field] !== "string") throw bad(`host "${name}" has no ${field}`);
@@ -136,13 +140,19 @@ function readPolicy(stack: string, file: string, id: string, parts: Parts, summa
   };
 }
 
-/** The engine text of the first provisioner (the inline's last element), still escaped. */
+/**
+ * The engine text, still escaped: the last inline element of the first provisioner that carries it literally
+ * (the destroy-time block; the others reference the local <id>_engine, which a destroy-time block may not).
+ */
 function engineOf(resource: Record<string, unknown>): string | undefined {
   const blocks = Array.isArray(resource.provisioner) ? resource.provisioner : [];
-  const inline = asRecord(asRecord(blocks[0])["remote-exec"]).inline;
-  if (!Array.isArray(inline) || inline.length < 4) return undefined;
-  const text = inline[inline.length - 1];
-  return typeof text === "string" && text.includes("loopback-policy engine") ? text : undefined;
+  for (const block of blocks) {
+    const inline = asRecord(asRecord(block)["remote-exec"]).inline;
+    if (!Array.isArray(inline) || inline.length < 4) continue;
+    const text = inline[inline.length - 1];
+    if (typeof text === "string" && text.includes("loopback-policy engine")) return text;
+  }
+  return undefined;
 }
 
 /** `[{ wave, hosts }]` from the rollout output's value; undefined when absent or not of that shape. */
