@@ -44,7 +44,12 @@ readonly LAB_USER=lbpuser
 readonly MAX_HOSTS=200
 readonly DEFAULT_HOSTS=4
 readonly WAIT_SECONDS=10
-STATE="${LBP_LAB_DIR:-/run/lbp-lab}"
+# Lab 0 keeps /run/lbp-lab; another LBP_LAB_ID gets a directory of its own, so labs side by side never share a fleet file.
+if [ "$LAB_ID" = 0 ]; then
+	STATE="${LBP_LAB_DIR:-/run/lbp-lab}"
+else
+	STATE="${LBP_LAB_DIR:-/run/lbp-lab$LAB_ID}"
+fi
 STATE="${STATE%/}"
 readonly STATE
 readonly MARKER="$STATE/.lbp-lab"
@@ -70,7 +75,7 @@ usage: lab.sh up [N]            create/reconcile N hosts lab-1..lab-N (default $
        lab.sh exec NAME CMD...  run CMD inside host NAME's network namespace
        lab.sh spoofable NAME    set route_localnet/accept_local=1, rp_filter=0 on NAME's eth0
 
-environment: LBP_LAB_DIR  state directory (default /run/lbp-lab); the fleet file is \$LBP_LAB_DIR/fleet.json
+environment: LBP_LAB_DIR  state directory (default /run/lbp-lab, /run/lbp-labN for LBP_LAB_ID=N); the fleet file is \$LBP_LAB_DIR/fleet.json
              LBP_LAB_ID   0-9 (default 0): labs with different ids coexist (own namespaces, veths, subnets)
 EOF
 }
@@ -498,9 +503,11 @@ ensure_host() {
 		stop_sshd "$i"
 		touch "$hd/sshd.log"
 		# The host's sessions get a private /run/loopback-policy (tmpfs, like /run on a real host), so the
-		# loopback-policy state (lock, pending rollback) of one lab host is not another's.
+		# loopback-policy state (lock, pending rollback) of one lab host is not another's; and a fresh home
+		# for root from /etc/skel, as a new Debian host has, rather than this machine's /root (its dotfiles
+		# would run in every SSH session of every lab host and skew what the tests and benchmarks see).
 		# shellcheck disable=SC2016 # "$0" "$@" expand in the inner sh, on purpose
-		if ! ip netns exec "$ns" sh -c 'mkdir -p /run/loopback-policy && mount -t tmpfs -o mode=0755,size=16m lbp-state /run/loopback-policy && exec "$0" "$@"' \
+		if ! ip netns exec "$ns" sh -c 'mkdir -p /run/loopback-policy && mount -t tmpfs -o mode=0755,size=16m lbp-state /run/loopback-policy && mount -t tmpfs -o mode=0700,size=64m lbp-root /root && cp -p /etc/skel/.bashrc /etc/skel/.profile /root/ && exec "$0" "$@"' \
 			"$SSHD" -f "$hd/sshd_config" -E "$hd/sshd.log"; then
 			tail -n 30 "$hd/sshd.log" >&2 || true
 			die "sshd for $(name_of "$i") failed to start (log: $hd/sshd.log)"

@@ -58,6 +58,31 @@ describe("an SSH session cut in the middle of the apply", () => {
     expect(h.save("ipv4")).toEqual(after.ipv4);
     expect(readFileSync(persistence.v4Path, "utf8")).toContain("lbp:0badc0de:lo-in");
   });
+
+  test("GIVEN an unconfirmed change whose rollback timer is gone THEN the next apply of the same generation undoes it first and arms a live timer again", () => {
+    const h = host("stale");
+    h.sh("iptables -P INPUT DROP && iptables -A INPUT -p tcp --dport 22 -j ACCEPT");
+    const before = h.save("ipv4");
+    const policy = { rollbackSeconds: 60, ipv6: "off" as const };
+    expect(h.run("apply", policy).status).toBe(0);
+    const state = h.env.LBP_STATE_DIR;
+    const timer = readFileSync(join(state, "timer.pid"), "utf8").trim();
+    h.sh(`kill -9 ${timer}`);
+    // The host now holds an applied, unconfirmed change with nothing left to roll it back.
+    const again = h.run("apply", policy);
+    expect(again.status).toBe(0);
+    expect(again.stdout).toMatch(/an unconfirmed change of generation 0badc0de is pending; rolling it back first/);
+    expect(again.stdout).toMatch(/rollback armed/);
+    const live = readFileSync(join(state, "timer.pid"), "utf8").trim();
+    expect(live).not.toBe(timer);
+    expect(h.try(`kill -0 ${live}`).status).toBe(0);
+    // And that timer really restores the rules from before the first, never-confirmed apply.
+    h.sh(`kill -9 ${live}`);
+    const third = h.run("apply", { ...policy, rollbackSeconds: 1 });
+    expect(third.status).toBe(0);
+    spawnSync("sleep", ["3"]);
+    expect(h.save("ipv4")).toEqual(before);
+  });
 });
 
 describe("the xtables lock", () => {

@@ -209,18 +209,28 @@ lbp_converge() {
 }
 
 # Packet counter of one managed rule.
-lbp_counter() {
-  "$(lbp_tool "$1")-save" -c -t filter | awk -v t="lbp:$LBP_GEN:$2" '
-    index($0, "--comment \"" t "\"") || index($0, "--comment " t " ") {
-      sub(/^\[/, ""); split($1, c, ":"); print c[1]; found = 1; exit }
-    END { if (!found) print -1 }'
+lbp_counters() {
+  "$(lbp_tool "$1")-save" -c -t filter | awk -v i="lbp:$LBP_GEN:lo-in" -v o="lbp:$LBP_GEN:lo-out" '
+    function count(line) { sub(/^\[/, "", line); split(line, c, ":"); return c[1] }
+    index($0, "--comment \"" i "\"") || index($0, "--comment " i " ") { cin = count($1) }
+    index($0, "--comment \"" o "\"") || index($0, "--comment " o " ") { cout = count($1) }
+    END { print (cin == "" ? -1 : cin), (cout == "" ? -1 : cout) }'
+}
+
+# The system's python3 (never a user's pyenv/virtualenv shim first on PATH), isolated from PYTHON* variables
+# and site packages: the probe needs only the standard library.
+lbp_python() {
+  for lbp_py in /usr/bin/python3 /usr/libexec/platform-python /usr/local/bin/python3; do
+    [ -x "$lbp_py" ] && { echo "$lbp_py"; return 0; }
+  done
+  command -v python3 2>/dev/null
 }
 
 # One real round trip over loopback: a listener and a client on 127.0.0.1 or ::1 (seed 000).
 lbp_probe() {
   lbp_method=$LBP_VERIFY
   if [ "$lbp_method" = auto ]; then
-    if command -v python3 >/dev/null 2>&1; then
+    if [ -n "$(lbp_python)" ]; then
       lbp_method=tcp
     elif command -v ping >/dev/null 2>&1; then
       lbp_method=icmp
@@ -231,8 +241,9 @@ lbp_probe() {
   fi
   case "$lbp_method" in
     tcp)
-      command -v python3 >/dev/null 2>&1 || { lbp_why="verify is tcp but python3 is not installed"; return 1; }
-      python3 - "$1" <<'LBP_PY' 2>"$lbp_work/probe.err" || { lbp_why="a TCP connection over $1 failed: $(tail -n 1 "$lbp_work/probe.err")"; return 1; }
+      lbp_py=$(lbp_python)
+      [ -n "$lbp_py" ] || { lbp_why="verify is tcp but python3 is not installed"; return 1; }
+      "$lbp_py" -I -S - "$1" <<'LBP_PY' 2>"$lbp_work/probe.err" || { lbp_why="a TCP connection over $1 failed: $(tail -n 1 "$lbp_work/probe.err")"; return 1; }
 import socket, sys
 addr = sys.argv[1]
 fam = socket.AF_INET6 if ":" in addr else socket.AF_INET
@@ -267,12 +278,14 @@ lbp_verify() {
     lbp_say "$lbp_fam: verification is off by policy"
     return 0
   fi
-  lbp_in0=$(lbp_counter "$lbp_fam" lo-in)
-  lbp_out0=$(lbp_counter "$lbp_fam" lo-out)
+  read -r lbp_in0 lbp_out0 <<LBP_C
+$(lbp_counters "$lbp_fam")
+LBP_C
   lbp_why=""
   lbp_probe "$(lbp_loopback_address "$lbp_fam")" || return 1
-  lbp_in1=$(lbp_counter "$lbp_fam" lo-in)
-  lbp_out1=$(lbp_counter "$lbp_fam" lo-out)
+  read -r lbp_in1 lbp_out1 <<LBP_C
+$(lbp_counters "$lbp_fam")
+LBP_C
   if [ "$lbp_in1" -le "$lbp_in0" ] || [ "$lbp_out1" -le "$lbp_out0" ]; then
     lbp_why="the loopback test passed but the lo rules did not count it (lo-in $lbp_in0 -> $lbp_in1, lo-out $lbp_out0 -> $lbp_out1): another rule or table handles loopback first"
     return 1
@@ -373,7 +386,7 @@ lbp_apply() {
   lbp_lock
   lbp_preflight
   lbp_say "host: $(lbp_backend); policy $LBP_POLICY; generation $LBP_GEN"
-  if [ -f "$LBP_DIR/pending" ] && [ "$(cat "$LBP_DIR/pending")" != "$LBP_GEN" ]; then
+  if [ -f "$LBP_DIR/pending" ] && { [ "$(cat "$LBP_DIR/pending")" != "$LBP_GEN" ] || ! lbp_timer_alive; }; then
     lbp_say "an unconfirmed change of generation $(cat "$LBP_DIR/pending") is pending; rolling it back first"
     lbp_restore_snapshots || lbp_die "could not roll back the unconfirmed change"
     lbp_clear_pending
@@ -431,15 +444,37 @@ lbp_arm_rollback() {
   done
   cp "$0" "$LBP_DIR/engine.sh" || lbp_die "cannot keep the rollback script in $LBP_DIR"
   echo "$LBP_GEN" > "$LBP_DIR/pending"
+  rm -f "$LBP_DIR/timer.pid"
   if command -v setsid >/dev/null 2>&1; then
     setsid /bin/sh "$LBP_DIR/engine.sh" rollback-timer </dev/null >>"$LBP_DIR/rollback.log" 2>&1 9>&- &
   else
     nohup /bin/sh "$LBP_DIR/engine.sh" rollback-timer </dev/null >>"$LBP_DIR/rollback.log" 2>&1 9>&- &
   fi
-  echo $! > "$LBP_DIR/timer.pid"
+  # The timer writes its pid once it runs in its own session: until then a signal to this session (a cut
+  # SSH connection) would take it down too, so nothing is changed before it is there.
+  lbp_i=0
+  while [ ! -s "$LBP_DIR/timer.pid" ]; do
+    lbp_i=$((lbp_i + 1))
+    if [ "$lbp_i" -gt 200 ]; then
+      kill $! 2>/dev/null || :
+      rm -f "$LBP_DIR/pending"
+      lbp_die "the rollback timer did not start within 10s (see $LBP_DIR/rollback.log); nothing was changed"
+    fi
+    sleep 0.05 2>/dev/null || sleep 1
+  done
+}
+
+# A pending change whose timer is gone (killed, or the host's /run survived it) is never confirmed: undo it.
+lbp_timer_alive() {
+  [ -s "$LBP_DIR/timer.pid" ] || return 1
+  lbp_pid=$(cat "$LBP_DIR/timer.pid")
+  kill -0 "$lbp_pid" 2>/dev/null || return 1
+  # A killed timer that nobody reaped yet is a zombie: kill -0 still succeeds on it.
+  [ ! -r "/proc/$lbp_pid/stat" ] || [ "$(sed 's/.*) //' "/proc/$lbp_pid/stat" | cut -d ' ' -f 1)" != Z ]
 }
 
 lbp_rollback_timer() {
+  echo "$$" > "$LBP_DIR/timer.pid"
   sleep "$LBP_ROLLBACK_SECONDS" &
   wait $!
   lbp_lock
