@@ -1,4 +1,5 @@
 import * as fc from "fast-check";
+import { forEachOf } from "./synth";
 
 /** Strings that would run a command, or a Terraform template, if they were ever interpolated unquoted. */
 export const PAYLOADS = [
@@ -59,7 +60,7 @@ const unescape = (s: string) => s.replace(/\$\$\{/g, "${").replace(/%%\{/g, "%{"
  */
 export function scriptAsHostSeesIt(json: any, withEngine: boolean, mode?: string): { script: string; host: string } {
   const res = json.resource.terraform_data.loopback;
-  const name = Object.keys(res.for_each)[0];
+  const name = Object.keys(forEachOf(json, res))[0];
   const entry = json.locals.loopback_hosts[name];
   const input: Record<string, string> = { ...entry, policy_script: json.locals.loopback_policy_scripts[entry.policy] };
   const inline: string[] = res.provisioner[0]["remote-exec"].inline.slice(0, withEngine ? 4 : 3);

@@ -17,6 +17,13 @@ export function synth(props: LoopbackPolicyProps, id = "loopback") {
   return { json, stack, policy, text: Testing.synth(stack) };
 }
 
+/** A resource's `for_each` map (host name to generation), read from the local the resource references. */
+export function forEachOf(json: any, res: any): Record<string, string> {
+  const local = /^\$\{local\.([A-Za-z0-9_-]+)\}$/.exec(res.for_each)?.[1];
+  if (local === undefined || json.locals?.[local] === undefined) throw new Error(`for_each ${JSON.stringify(res.for_each)} is not a reference to a local of this stack`);
+  return json.locals[local];
+}
+
 /**
  * The synthesized JSON with each provisioner's engine replaced by a placeholder, after checking that the
  * replaced text is exactly the engine: what a reviewer reads in a snapshot is the whole truth but the engine.

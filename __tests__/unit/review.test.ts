@@ -103,8 +103,14 @@ describe("reading a synthesized cdktf.out", () => {
     const file = join(out, "stacks", "fleet", "cdk.tf.json");
     const doc = JSON.parse(readFileSync(file, "utf8"));
     const all = doc.resource.terraform_data.loopback;
-    const { "web-1": canary, ...rest } = all.for_each;
-    doc.resource.terraform_data = { loopback_canary: { ...all, for_each: { "web-1": canary } }, loopback_fleet: { ...all, for_each: rest }, loopback_enforce: doc.resource.terraform_data.loopback_enforce };
+    const { "web-1": canary, ...rest } = doc.locals.loopback_for_each;
+    doc.locals.loopback_canary_for_each = { "web-1": canary };
+    doc.locals.loopback_fleet_for_each = rest;
+    doc.resource.terraform_data = {
+      loopback_canary: { ...all, for_each: "${local.loopback_canary_for_each}" },
+      loopback_fleet: { ...all, for_each: "${local.loopback_fleet_for_each}" },
+      loopback_enforce: doc.resource.terraform_data.loopback_enforce,
+    };
     writeFileSync(file, JSON.stringify(doc));
     const [p] = readSynthOut(out).stacks[0].policies;
     expect(Object.keys(p.entries).sort()).toEqual(["db-1", "web-1", "web-2"]);
@@ -117,7 +123,7 @@ describe("reading a synthesized cdktf.out", () => {
     synthTo(out, { fleet: FLEET });
     const file = join(out, "stacks", "fleet", "cdk.tf.json");
     const doc = JSON.parse(readFileSync(file, "utf8"));
-    delete doc.resource.terraform_data.loopback.for_each["web-2"];
+    delete doc.locals.loopback_for_each["web-2"];
     writeFileSync(file, JSON.stringify(doc));
     expect(() => readSynthOut(out)).toThrow(/LoopbackPolicy "loopback" of stack "fleet": output loopback_summary\["[0-9a-f]{12}"\] names host "web-2", which the resource's for_each does not hold\. Fix: synthesize again/);
     expect(run(["--dir", out]).code).toBe(2);

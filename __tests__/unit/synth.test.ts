@@ -4,7 +4,7 @@ import { tmpdir } from "os";
 import { join } from "path";
 import { App, Testing, TerraformStack } from "cdktf";
 import { LocalPort, LoopbackPolicy, LoopbackPolicyError, Persistence } from "../../lib";
-import { ENGINE_IN_JSON, readable, synth } from "../support/synth";
+import { ENGINE_IN_JSON, forEachOf, readable, synth } from "../support/synth";
 
 const twoHosts = [
   { name: "web-1", address: "192.0.2.11" },
@@ -93,9 +93,10 @@ describe("the Terraform side", () => {
     const { json } = synth({ resourceType: "terraform_data", hosts: twoHosts });
     const res = json.resource.terraform_data.loopback;
     expect(Object.keys(json.resource.terraform_data)).toEqual(["loopback"]);
-    expect(Object.keys(res.for_each)).toEqual(["web-1", "web-2"]);
+    expect(res.for_each).toBe("${local.loopback_for_each}");
+    expect(Object.keys(forEachOf(json, res))).toEqual(["web-1", "web-2"]);
     expect(res.triggers_replace).toBe("${each.value}");
-    expect(res.for_each).toEqual({ "web-1": expect.stringMatching(/^[0-9a-f]{8}$/), "web-2": expect.stringMatching(/^[0-9a-f]{8}$/) });
+    expect(forEachOf(json, res)).toEqual({ "web-1": expect.stringMatching(/^[0-9a-f]{8}$/), "web-2": expect.stringMatching(/^[0-9a-f]{8}$/) });
     expect(res.input).toBe("${merge(local.loopback_hosts[each.key], { policy_script = local.loopback_policy_scripts[local.loopback_hosts[each.key].policy] })}");
     expect(res.lifecycle).toEqual({ create_before_destroy: true });
   });
@@ -163,8 +164,10 @@ describe("the Terraform side", () => {
   });
 
   test("THEN the generation is stable, and changes with anything that must re-run the script", () => {
-    const gen = (h: object, extra: object = {}) =>
-      synth({ resourceType: "terraform_data", hosts: [{ name: "web-1", address: "192.0.2.11", ...h }], ...extra }).json.resource.terraform_data.loopback.for_each["web-1"];
+    const gen = (h: object, extra: object = {}) => {
+      const { json } = synth({ resourceType: "terraform_data", hosts: [{ name: "web-1", address: "192.0.2.11", ...h }], ...extra });
+      return forEachOf(json, json.resource.terraform_data.loopback)["web-1"];
+    };
     const base = gen({});
     expect(gen({})).toBe(base);
     expect(gen({ address: "192.0.2.99" })).not.toBe(base);

@@ -2,7 +2,7 @@ import "cdktf/lib/testing/adapters/jest";
 import { Testing, TerraformStack } from "cdktf";
 import { LoopbackPolicy, LoopbackPolicyError, validateFleet } from "../../lib";
 import { planWaves } from "../../lib/plan/waves";
-import { readable, synth } from "../support/synth";
+import { forEachOf, readable, synth } from "../support/synth";
 
 const hosts = (n: number, labels?: (i: number) => Record<string, string>) =>
   Array.from({ length: n }, (_, i) => ({ name: `h-${i + 1}`, address: `192.0.2.${i + 1}`, ...(labels ? { labels: labels(i) } : {}) }));
@@ -61,7 +61,7 @@ describe("synthesized waves", () => {
     expect(res.loopback_canary.depends_on).toBeUndefined();
     expect(res["loopback_fleet-1"].depends_on).toEqual(["terraform_data.loopback_canary"]);
     expect(res["loopback_fleet-2"].depends_on).toEqual(["terraform_data.loopback_fleet-1"]);
-    expect(Object.keys(res["loopback_fleet-2"].for_each)).toEqual(["h-4", "h-5"]);
+    expect(Object.keys(forEachOf(json, res["loopback_fleet-2"]))).toEqual(["h-4", "h-5"]);
     expect(json.output.loopback_rollout.value).toEqual([
       { wave: "canary", hosts: ["h-1"], resource: "terraform_data.loopback_canary" },
       { wave: "fleet-1", hosts: ["h-2", "h-3"], resource: "terraform_data.loopback_fleet-1" },
@@ -78,7 +78,8 @@ describe("synthesized waves", () => {
   test("GIVEN no rollout THEN one resource named after the construct, no wave in the entries, no rollout output", () => {
     const { json } = synth({ resourceType: "terraform_data", hosts: hosts(2) });
     expect(Object.keys(json.resource.terraform_data)).toEqual(["loopback"]);
-    expect(json.resource.terraform_data.loopback.for_each["h-1"].wave).toBeUndefined();
+    expect(json.locals.loopback_hosts["h-1"]).toBeDefined();
+    expect(json.locals.loopback_hosts["h-1"].wave).toBeUndefined();
     expect(json.output.loopback_rollout).toBeUndefined();
   });
 

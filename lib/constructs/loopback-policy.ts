@@ -165,7 +165,7 @@ function hostsResource(
     self = "self.triggers";
   }
   resource.overrideLogicalId(logicalId);
-  resource.addOverride("for_each", generations(entries));
+  resource.addOverride("for_each", generationsLocal(scope, `${logicalId}_for_each`, entries));
   resource.addOverride("connection", connection(self));
   resource.addOverride("provisioner", [
     { "remote-exec": { inline: inline("apply", self, true, name) } },
@@ -200,7 +200,7 @@ function enforceResource(
     self = "self.triggers";
   }
   resource.overrideLogicalId(`${name}_enforce`);
-  resource.addOverride("for_each", generations(entries));
+  resource.addOverride("for_each", generationsLocal(scope, `${name}_enforce_for_each`, entries));
   resource.addOverride("connection", connection(self));
   resource.addOverride("provisioner", [
     { "remote-exec": { inline: inline("apply", self, false, name) } },
@@ -216,12 +216,16 @@ function entryWithScript(name: string, extra = ""): string {
 }
 
 /**
- * The `for_each` value: host name to generation. Small on purpose: Terraform evaluates it for every instance,
- * so a map of whole entries made `plan` quadratic (over 60 s at 1,000 hosts, docs/BENCHMARKS.md); the
- * entries live in the local `<id>_hosts`, evaluated once.
+ * The `for_each` value: host name to generation, in a local of its own (`<resource>_for_each`), referenced by
+ * the resource. Small on purpose: the entries live in the local `<id>_hosts`, evaluated once. A literal map
+ * (of entries, or even of generations) in `for_each` made `plan` quadratic: Terraform re-evaluates the
+ * literal for every instance (over 60 s, then 38 s, at 1,000 hosts; 5.8 s from a local: docs/BENCHMARKS.md).
+ * @returns the reference to put in `for_each`
  */
-function generations(entries: Record<string, HostEntry>): Record<string, string> {
-  return Object.fromEntries(Object.entries(entries).map(([host, e]) => [host, e.generation]));
+function generationsLocal(scope: Construct, logicalId: string, entries: Record<string, HostEntry>): string {
+  const map = Object.fromEntries(Object.entries(entries).map(([host, e]) => [host, e.generation]));
+  new TerraformLocal(scope, logicalId, map).overrideLogicalId(logicalId);
+  return `\${local.${logicalId}}`;
 }
 
 function groupFor(host: Host, byPolicy: Map<Policy, PolicyGroup>, groups: Map<string, PolicyGroup>): PolicyGroup {

@@ -60,7 +60,7 @@ export function findPolicies(stack: string, file: string, json: unknown): SynthP
     if (!outputName.endsWith(SUMMARY_SUFFIX)) continue;
     const id = outputName.slice(0, -SUMMARY_SUFFIX.length);
     const scripts = locals[`${id}_policy_scripts`];
-    const parts = resourcesOf(id, resources);
+    const parts = resourcesOf(id, resources, locals);
     if (scripts === undefined || parts === undefined) continue;
     const policy = readPolicy(stack, file, id, parts, asRecord(outputs[outputName]).value, scripts, locals[`${id}_hosts`]);
     const rollout = rolloutOf(asRecord(outputs[`${id}_rollout`]).value);
@@ -78,13 +78,16 @@ interface Parts {
   readonly enforce: Array<Record<string, unknown>>;
 }
 
-function resourcesOf(id: string, resources: Record<string, unknown>): Parts | undefined {
+/** The resources of one construct, each with its `for_each` as the map (read from the local it references). */
+function resourcesOf(id: string, resources: Record<string, unknown>, locals: Record<string, unknown>): Parts | undefined {
   const reads = `local.${id}_policy_scripts[`;
   for (const type of RESOURCE_TYPES) {
     const hosts: Array<Record<string, unknown>> = [];
     const enforce: Array<Record<string, unknown>> = [];
     for (const name of Object.keys(asRecord(resources[type])).sort()) {
-      const res = asRecord(asRecord(resources[type])[name]);
+      const raw = asRecord(asRecord(resources[type])[name]);
+      const local = typeof raw.for_each === "string" ? /^\$\{local\.([A-Za-z0-9_-]+)\}$/.exec(raw.for_each)?.[1] : undefined;
+      const res = local === undefined ? raw : { ...raw, for_each: locals[local] };
       const feed = res.input ?? res.triggers;
       if (res.for_each === undefined || typeof feed !== "string" || !feed.includes(reads)) continue;
       const blocks = Array.isArray(res.provisioner) ? res.provisioner : [];
