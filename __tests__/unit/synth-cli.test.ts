@@ -1,0 +1,81 @@
+import { spawnSync } from "child_process";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "fs";
+import { tmpdir } from "os";
+import { join, relative } from "path";
+
+/**
+ * `npm run synth` (scripts/synth.js) runs cdktf.json's app as the cdktf CLI does, without the CLI's start-up.
+ * These tests hold it to the CLI: the same files, byte for byte; stale stacks removed; errors passed through.
+ */
+jest.setTimeout(120_000);
+
+const ROOT = join(__dirname, "..", "..");
+const work = mkdtempSync(join(tmpdir(), "lbp-synth-cli-"));
+
+function npmSynth(out: string, fleet?: string, extra: string[] = []) {
+  return spawnSync("npm", ["run", "--silent", "synth", "--", "--output", out, ...extra], {
+    cwd: ROOT, encoding: "utf8", env: { ...process.env, LOOPBACK_FLEET: fleet ?? "" },
+  });
+}
+
+/** Every file under dir, by relative path, with its content. */
+function files(dir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (d: string) => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else out[relative(dir, p)] = readFileSync(p, "utf8");
+    }
+  };
+  walk(dir);
+  return out;
+}
+
+const sharded = join(work, "sharded.json");
+const example = JSON.parse(readFileSync(join(ROOT, "examples", "fleet.json"), "utf8"));
+writeFileSync(sharded, JSON.stringify({ ...example, stack: "lbp", sharding: { maxHostsPerStack: 2 } }));
+
+test("GIVEN the example fleet and a sharded one THEN npm run synth writes exactly what npx cdktf synth writes", () => {
+  for (const fleet of [undefined, sharded]) {
+    const ours = join(work, `ours-${fleet ? "sharded" : "example"}`);
+    const cli = join(work, `cli-${fleet ? "sharded" : "example"}`);
+    const a = npmSynth(ours, fleet);
+    expect(a.stderr.replace(/npm warn.*\n/g, "")).toBe("");
+    expect(a.status).toBe(0);
+    const b = spawnSync("bash", [join(ROOT, "scripts", "cdktf.sh"), "synth", "--output", cli], {
+      cwd: ROOT, encoding: "utf8", env: { ...process.env, LOOPBACK_FLEET: fleet ?? "" },
+    });
+    expect(b.status).toBe(0);
+    const [mine, theirs] = [files(ours), files(cli)];
+    expect(Object.keys(mine).sort()).toEqual(Object.keys(theirs).sort());
+    expect(Object.keys(mine).filter((f) => f.endsWith("cdk.tf.json")).length).toBe(fleet ? 2 : 1);
+    for (const f of Object.keys(theirs)) expect([f, mine[f]]).toEqual([f, theirs[f]]);
+  }
+});
+
+test("GIVEN a sharded synth WHEN the fleet is synthesized unsharded into the same directory THEN the stale stacks are removed", () => {
+  const out = join(work, "reuse");
+  expect(npmSynth(out, sharded).status).toBe(0);
+  expect(readdirSync(join(out, "stacks")).sort()).toEqual(["lbp-1", "lbp-2"]);
+  const r = npmSynth(out);
+  expect(r.status).toBe(0);
+  expect(r.stdout).toContain("Generated Terraform code for the stacks: loopback");
+  expect(readdirSync(join(out, "stacks"))).toEqual(["loopback"]);
+});
+
+test("GIVEN an invalid fleet THEN exit 2 with the error naming the field, and no stack written", () => {
+  const bad = join(work, "bad.json");
+  writeFileSync(bad, JSON.stringify({ ...example, antiSpoofing: "maybe" }));
+  const out = join(work, "bad-out");
+  const r = npmSynth(out, bad);
+  expect(r.status).toBe(2);
+  expect(r.stderr).toMatch(/loopback-policy: invalid fleet: .*antiSpoofing/);
+  expect(existsSync(out) ? Object.keys(files(out)) : []).toEqual([]);
+});
+
+test("GIVEN an unknown argument THEN exit 2 saying how to call it", () => {
+  const r = npmSynth(join(work, "x"), undefined, ["--hcl"]);
+  expect(r.status).toBe(2);
+  expect(r.stderr).toMatch(/synth: unknown argument --hcl\. Fix: npm run synth \[-- --output DIR\]/);
+});
