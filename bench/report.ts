@@ -80,6 +80,8 @@ export interface BenchResults {
   naive?: SynthResult;
   terraformSpawns?: { ours: { hosts: number; spawns: number }; naive: { hosts: number; spawns: number } };
   cliSynth: SynthResult[];
+  /** The same synthesis through the cdktf CLI (`npx cdktf synth`), for its start-up cost. */
+  cdktfCliSynth?: SynthResult;
   /** cdktf.json's `app` command alone. */
   tsNodeApp?: { hosts: number; runs: number; seconds: number[]; command?: string };
   plan: PlanResult[];
@@ -155,7 +157,7 @@ export function verdicts(r: BenchResults): Verdict[] {
   const cli = r.cliSynth.find((s) => s.hosts === 10000);
   if (cli) {
     const t = median(cli.seconds);
-    out.push({ target: "… the same 5 s for what a user runs: `npm run synth` (cdktf CLI + ts-node)", measured: sec(t), met: t <= 5 });
+    out.push({ target: "… the same 5 s for what a user runs: `npm run synth` (ts-node, no cdktf CLI)", measured: sec(t), met: t <= 5 });
   }
   const n = Math.max(0, ...r.deploy.map((d) => d.hosts));
   const ours = summarize(r, n, "cdktf deploy (ours)");
@@ -223,11 +225,12 @@ export function renderMarkdown(r: BenchResults): string {
     L.push("");
   }
   if (r.cliSynth.length) {
-    L.push(`What a user runs, \`LOOPBACK_FLEET=fleet.json npm run synth\` (the cdktf CLI, which runs cdktf.json's app${r.tsNodeApp?.command ? ` \`${r.tsNodeApp.command}\`` : ""}): peak RSS is that of the largest process.`);
+    L.push(`What a user runs, \`LOOPBACK_FLEET=fleet.json npm run synth\` (scripts/synth.js: cdktf.json's app${r.tsNodeApp?.command ? ` \`${r.tsNodeApp.command}\`` : ""} run as the cdktf CLI runs it, without the CLI), the same through \`npx cdktf synth\`, and the app alone: peak RSS is that of the largest process.`);
     L.push("");
     L.push("| command | hosts | runs | wall time | peak RSS |");
     L.push("|---|---:|---:|---|---|");
     for (const s of r.cliSynth) L.push(`| \`npm run synth\` | ${s.hosts.toLocaleString("en")} | ${s.runs} | ${range(s.seconds, sec)} | ${range(s.rssMB, mb)} |`);
+    if (r.cdktfCliSynth) L.push(`| \`npx cdktf synth\` | ${r.cdktfCliSynth.hosts.toLocaleString("en")} | ${r.cdktfCliSynth.runs} | ${range(r.cdktfCliSynth.seconds, sec)} | ${range(r.cdktfCliSynth.rssMB, mb)} |`);
     if (r.tsNodeApp) L.push(`| \`${r.tsNodeApp.command ?? "npx ts-node main.ts"}\` (cdktf.json's app alone) | ${r.tsNodeApp.hosts.toLocaleString("en")} | ${r.tsNodeApp.runs} | ${range(r.tsNodeApp.seconds, sec)} | |`);
     L.push("");
   }
@@ -301,7 +304,8 @@ export function renderTable(r: BenchResults): string {
     const line = (d: string, s: SynthResult) => L.push(row([d, String(s.hosts), sec(median(s.seconds)), mb(Math.max(...s.rssMB)), bytes(s.jsonBytes), `${Math.round(s.jsonBytes / s.hosts)} B`], w));
     for (const s of r.synth) line("ours (for_each)", s);
     if (r.naive) line("naive (DataResource per host)", r.naive);
-    for (const s of r.cliSynth) line("npm run synth (cdktf CLI)", s);
+    for (const s of r.cliSynth) line("npm run synth", s);
+    if (r.cdktfCliSynth) line("npx cdktf synth", r.cdktfCliSynth);
     if (r.tsNodeApp) L.push(row(["cdktf.json's app alone", String(r.tsNodeApp.hosts), sec(median(r.tsNodeApp.seconds)), "", "", ""], w));
     if (r.terraformSpawns) L.push(`terraform processes during synth: ours ${r.terraformSpawns.ours.spawns} at ${r.terraformSpawns.ours.hosts} hosts, naive ${r.terraformSpawns.naive.spawns} at ${r.terraformSpawns.naive.hosts} hosts`);
   }

@@ -320,7 +320,8 @@ async function benchSynth(o: Options, work: string, results: BenchResults): Prom
     rmSync(join(dir, "shim-out"), { recursive: true, force: true });
   }
 
-  // What a user pays: `npm run synth` (the cdktf CLI running cdktf.json's app), and that app alone.
+  // What a user pays: `npm run synth` (scripts/synth.js running cdktf.json's app as the cdktf CLI would), the same
+  // through the cdktf CLI (`npx cdktf synth`), and that app alone.
   const cliRuns = o.quick ? 1 : 2;
   const cliRunsAt = (n: number) => (n < 10000 ? 1 : cliRuns);
   for (const n of [100, 10000]) {
@@ -331,6 +332,16 @@ async function benchSynth(o: Options, work: string, results: BenchResults): Prom
       runs: cliRunsAt(n), prepare: `rm -rf ${out}`, cwd: ROOT, env: { LOOPBACK_FLEET: fleetOf(n) }, json: join(dir, `hf-cli-${n}.json`),
     });
     results.cliSynth.push({ hosts: n, runs: times.length, seconds: times, rssMB: rssOf(rss, 0), jsonBytes: statSync(join(out, "stacks", STACK, "cdk.tf.json")).size });
+  }
+  {
+    const n = 10000;
+    const out = join(dir, "cdktf-cli-out");
+    const rss = join(dir, "rss-cdktf-cli.txt");
+    log(`synthesis: npx cdktf synth at ${n} hosts, ${cliRuns} run(s)`);
+    const times = hyperfine(`/usr/bin/time -a -o ${rss} -f %M bash scripts/cdktf.sh synth --output ${out}`, {
+      runs: cliRuns, prepare: `rm -rf ${out}`, cwd: ROOT, env: { LOOPBACK_FLEET: fleetOf(n) }, json: join(dir, "hf-cdktf-cli.json"),
+    });
+    results.cdktfCliSynth = { hosts: n, runs: times.length, seconds: times, rssMB: rssOf(rss, 0), jsonBytes: statSync(join(out, "stacks", STACK, "cdk.tf.json")).size };
   }
   {
     const n = 10000;
