@@ -79,3 +79,26 @@ test("GIVEN an unknown argument THEN exit 2 saying how to call it", () => {
   expect(r.status).toBe(2);
   expect(r.stderr).toMatch(/synth: unknown argument --hcl\. Fix: npm run synth \[-- --output DIR\]/);
 });
+
+describe("cdktf.json's app (scripts/app.js: main.ts transpiled once, then from a cache)", () => {
+  const app = (out: string, extraEnv: Record<string, string> = {}, command = ["scripts/app.js"]) =>
+    spawnSync("node", command, { cwd: ROOT, encoding: "utf8", env: { ...process.env, LOOPBACK_FLEET: sharded, CDKTF_OUTDIR: out, ...extraEnv } });
+
+  test("THEN it writes what ts-node --transpile-only main.ts writes, byte for byte", () => {
+    const [ours, tsNode] = [join(work, "app-ours"), join(work, "app-ts-node")];
+    expect(app(ours).status).toBe(0);
+    expect(app(tsNode, {}, [join(ROOT, "node_modules", ".bin", "ts-node"), "--transpile-only", "main.ts"]).status).toBe(0);
+    expect(files(ours)).toEqual(files(tsNode));
+  });
+
+  test("GIVEN a warm cache THEN TypeScript is not even loaded", () => {
+    expect(app(join(work, "warm-1")).status).toBe(0);
+    const guard = join(work, "no-typescript.js");
+    writeFileSync(guard, `const M = require("module"); const load = M._load;
+M._load = function (request, ...rest) { if (request === "typescript") throw new Error("typescript was loaded"); return load.call(this, request, ...rest); };`);
+    const r = app(join(work, "warm-2"), { NODE_OPTIONS: `--require ${guard}` });
+    expect(r.stderr).toBe("");
+    expect(r.status).toBe(0);
+    expect(files(join(work, "warm-2"))).toEqual(files(join(work, "warm-1")));
+  });
+});
