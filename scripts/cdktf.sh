@@ -13,4 +13,8 @@ for tf_command in plan apply destroy; do
   var="TF_CLI_ARGS_${tf_command}"
   [ -n "${!var:-}" ] || export "$var=-lock-timeout=120s"
 done
+# The project's own CLI, without npx's ~0.4 s of start-up (npx only when node_modules has no bin link).
+if [ -x node_modules/.bin/cdktf ]; then
+  exec node_modules/.bin/cdktf "$@"
+fi
 exec npx --no-install cdktf "$@"
