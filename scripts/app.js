@@ -9,7 +9,7 @@
  */
 "use strict";
 const { createHash } = require("crypto");
-const { mkdirSync, readFileSync, renameSync, writeFileSync } = require("fs");
+const { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } = require("fs");
 const { join } = require("path");
 
 const root = join(__dirname, "..");
@@ -42,11 +42,20 @@ require.extensions[".ts"] = (module, filename) => {
   } catch {
     const { ts, options: opts } = options();
     js = ts.transpileModule(source, { compilerOptions: opts, fileName: filename, reportDiagnostics: false }).outputText;
-    // Another synth may write the same entry at the same time: write aside, then rename (atomic).
-    mkdirSync(cacheDir, { recursive: true });
+    // Another synth may write the same entry at the same time: write aside, then rename (atomic). A cache that
+    // cannot be written (read-only node_modules) only costs the next start its speed.
     const tmp = `${file}.${process.pid}.tmp`;
-    writeFileSync(tmp, js);
-    renameSync(tmp, file);
+    try {
+      mkdirSync(cacheDir, { recursive: true });
+      writeFileSync(tmp, js);
+      renameSync(tmp, file);
+    } catch {
+      try {
+        rmSync(tmp, { force: true });
+      } catch {
+        // nothing was written
+      }
+    }
   }
   module._compile(js, filename);
 };

@@ -1,5 +1,5 @@
 import { spawnSync } from "child_process";
-import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import { join, relative } from "path";
 
@@ -101,4 +101,21 @@ M._load = function (request, ...rest) { if (request === "typescript") throw new 
     expect(r.status).toBe(0);
     expect(files(join(work, "warm-2"))).toEqual(files(join(work, "warm-1")));
   });
+});
+
+test("GIVEN a cache directory that cannot be written THEN the app still synthesizes (transpiling in memory)", () => {
+  // A file where the cache directory should be: mkdir fails as it would on a read-only node_modules.
+  const project = join(work, "ro-project");
+  cpSync(join(ROOT, "scripts"), join(project, "scripts"), { recursive: true });
+  for (const f of ["main.ts", "tsconfig.json"]) cpSync(join(ROOT, f), join(project, f));
+  for (const d of ["lib", "examples"]) symlinkSync(join(ROOT, d), join(project, d));
+  const nm = join(project, "node_modules");
+  mkdirSync(nm);
+  for (const e of readdirSync(join(ROOT, "node_modules"))) if (e !== ".cache") symlinkSync(join(ROOT, "node_modules", e), join(nm, e));
+  writeFileSync(join(nm, ".cache"), "not a directory");
+  const out = join(work, "ro-out");
+  const r = spawnSync("node", [join(project, "scripts", "app.js")], { cwd: project, encoding: "utf8", env: { ...process.env, LOOPBACK_FLEET: "", CDKTF_OUTDIR: out } });
+  expect(r.stderr).toBe("");
+  expect(r.status).toBe(0);
+  expect(Object.keys(files(out))).toContain(join("stacks", "loopback", "cdk.tf.json"));
 });
