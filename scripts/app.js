@@ -16,6 +16,7 @@ const root = join(__dirname, "..");
 const cacheDir = join(root, "node_modules", ".cache", "loopback-policy-app");
 const tsconfigPath = join(root, "tsconfig.json");
 const salt = createHash("sha256")
+  .update(readFileSync(__filename)) // this loader's own compiler option overrides
   .update(readFileSync(tsconfigPath))
   .update(readFileSync(join(root, "node_modules", "typescript", "package.json")))
   .digest("hex");
@@ -39,6 +40,8 @@ require.extensions[".ts"] = (module, filename) => {
   let js;
   try {
     js = readFileSync(file, "utf8");
+    // Every entry ends with its source map: anything else is a torn write (a crash between write and rename).
+    if (!js.includes("//# sourceMappingURL=")) throw new Error("incomplete cache entry");
   } catch {
     const { ts, options: opts } = options();
     js = ts.transpileModule(source, { compilerOptions: opts, fileName: filename, reportDiagnostics: false }).outputText;

@@ -42,21 +42,35 @@ const before = existsSync(stacksDir) ? readdirSync(stacksDir).filter((d) => stat
 
 const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("TF_VAR_")));
 if (!env.NODE_OPTIONS) env.NODE_OPTIONS = "--max-old-space-size=4096";
-let context = config.context ?? {};
-if (process.env.CDKTF_CONTEXT_JSON) context = { ...context, ...JSON.parse(process.env.CDKTF_CONTEXT_JSON) };
+// As the CLI: cdktf.json's "context" when it has one, else what CDKTF_CONTEXT_JSON holds.
+const context = config.context ?? (process.env.CDKTF_CONTEXT_JSON ? JSON.parse(process.env.CDKTF_CONTEXT_JSON) : {});
 env.CDKTF_OUTDIR = outdir;
 env.CDKTF_CONTEXT_JSON = JSON.stringify({ ...context, cdktfRelativeModules: [] });
+env.CDKTF_CONTINUE_SYNTH_ON_ERROR_ANNOTATIONS = "true";
+env.SYNTH_HCL_OUTPUT = "false";
 
 const run = spawnSync(config.app, { cwd: root, env, shell: true, stdio: "inherit" });
 if (run.error) fail(`could not run the app (${config.app}): ${run.error.message}`, 1);
 if (run.status !== 0) process.exit(run.status ?? 1);
 
-let stacks;
+let manifest;
 try {
-  stacks = Object.keys(JSON.parse(readFileSync(join(outdir, "manifest.json"), "utf8")).stacks ?? {});
+  manifest = JSON.parse(readFileSync(join(outdir, "manifest.json"), "utf8"));
 } catch (e) {
   fail(`the app did not write ${join(outdir, "manifest.json")} (${e.message}): it must call app.synth()`, 1);
 }
+const stacks = Object.keys(manifest.stacks ?? {});
+// The construct annotations, as the CLI prints them; an error fails the synth, as with the CLI.
+const LEVELS = { "@cdktf/info": "INFO", "@cdktf/warn": "WARN", "@cdktf/error": "ERROR" };
+let errors = 0;
+for (const name of stacks) {
+  for (const a of manifest.stacks[name].annotations ?? []) {
+    const level = LEVELS[a.level] ?? a.level;
+    console.log(`${level} [${a.constructPath}]: ${a.message}`);
+    if (level === "ERROR") errors++;
+  }
+}
+if (errors > 0) fail(`${errors} error annotation(s) above`, 1);
 for (const orphan of before.filter((d) => !stacks.includes(d))) rmSync(join(stacksDir, orphan), { recursive: true, force: true });
 if (stacks.length === 0) fail("no Terraform code synthesized: the app defines no stack", 1);
 console.log(`Generated Terraform code for the stacks: ${stacks.join(", ")} (in ${outdir})`);

@@ -83,6 +83,32 @@ describe("an SSH session cut in the middle of the apply", () => {
     spawnSync("sleep", ["3"]);
     expect(h.save("ipv4")).toEqual(before);
   });
+
+  test("GIVEN a run that armed the guard and stopped before changing anything THEN the next apply clears the guard without restoring its (stale) snapshot", () => {
+    const h = host("armed-only");
+    h.sh("iptables -P INPUT DROP && iptables -A INPUT -p tcp --dport 22 -j ACCEPT");
+    const state = h.env.LBP_STATE_DIR;
+    // What such a run leaves: the pending mark and a snapshot, no timer, no "changed" mark. The snapshot is
+    // made stale on purpose: restoring it would drop the rule another tool added since.
+    h.sh(`mkdir -p ${state} && iptables-save -c -t filter > ${state}/snapshot.ipv4 && echo 0badc0de > ${state}/pending && iptables -A INPUT -p tcp --dport 8080 -j ACCEPT`);
+    const r = h.run("apply", { ipv6: "off" });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/a run of generation 0badc0de stopped before changing anything; clearing its guard/);
+    expect(h.save("ipv4")).toContain("-A INPUT -p tcp -m tcp --dport 8080 -j ACCEPT");
+  });
+
+  test("GIVEN another run holds the host lock past lockWaitSeconds when the rollback is due THEN the timer waits for it and still rolls back", async () => {
+    const h = host("timer-lock");
+    h.sh("iptables -P INPUT DROP && iptables -A INPUT -p tcp --dport 22 -j ACCEPT");
+    const before = h.save("ipv4");
+    expect(h.run("apply", { ipv6: "off", rollbackSeconds: 2, lockWaitSeconds: 1 }).status).toBe(0);
+    const holder = spawn("ip", ["netns", "exec", h.ns, "flock", join(h.env.LBP_STATE_DIR, "lock"), "sleep", "4"], { stdio: "ignore", detached: true });
+    await sleep(3000);
+    expect(h.save("ipv4")).not.toEqual(before); // due, but waiting for the lock
+    await new Promise((r) => holder.on("exit", r));
+    await sleep(1500);
+    expect(h.save("ipv4")).toEqual(before);
+  });
 });
 
 describe("the xtables lock", () => {

@@ -119,3 +119,23 @@ test("GIVEN a cache directory that cannot be written THEN the app still synthesi
   expect(r.status).toBe(0);
   expect(Object.keys(files(out))).toContain(join("stacks", "loopback", "cdk.tf.json"));
 });
+
+test("GIVEN the app adds a warning and an error annotation THEN npm run synth prints them as the CLI does and fails", () => {
+  // A copy of the project whose main.ts annotates its stack.
+  const project = join(work, "annotated");
+  cpSync(join(ROOT, "scripts"), join(project, "scripts"), { recursive: true });
+  for (const f of ["cdktf.json", "tsconfig.json"]) cpSync(join(ROOT, f), join(project, f));
+  for (const d of ["lib", "examples", "node_modules"]) symlinkSync(join(ROOT, d), join(project, d));
+  writeFileSync(join(project, "main.ts"), `import { Annotations, App, TerraformStack } from "cdktf";
+const app = new App();
+const stack = new TerraformStack(app, "annotated");
+Annotations.of(stack).addWarning("a warning");
+Annotations.of(stack).addError("an error");
+app.synth();
+`);
+  const r = spawnSync("node", [join(project, "scripts", "synth.js")], { cwd: project, encoding: "utf8" });
+  expect(r.stdout).toContain("WARN [annotated]: a warning");
+  expect(r.stdout).toContain("ERROR [annotated]: an error");
+  expect(r.stderr).toContain("synth: 1 error annotation(s) above");
+  expect(r.status).toBe(1);
+});

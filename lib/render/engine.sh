@@ -46,7 +46,11 @@ command -v iptables >/dev/null 2>&1 || lbp_die "iptables is not installed (Debia
 # ---- one run at a time on this host ----
 lbp_lock() {
   exec 9>"$LBP_DIR/lock"
-  if command -v flock >/dev/null 2>&1; then
+  if command -v flock >/dev/null 2>&1 && [ "$LBP_MODE" = rollback-timer ]; then
+    # The timer must not give up: a run holding the lock longer than lockWaitSeconds would otherwise leave the
+    # change it guards in place for good.
+    flock 9
+  elif command -v flock >/dev/null 2>&1; then
     flock -w "$LBP_LOCK_WAIT" 9 || lbp_die "another loopback-policy run has held $LBP_DIR/lock for ${LBP_LOCK_WAIT}s: wait for it to finish and run again"
   else
     lbp_say "warning: flock is not installed, so concurrent runs on this host are not serialised"
@@ -70,7 +74,13 @@ lbp_loopback_address() {
 # ---- know the host: who else manages the firewall ----
 lbp_other_firewall() {
   # ufw is active exactly when its chains are loaded: the test `ufw status` makes, without its ~50 ms of Python.
-  if command -v ufw >/dev/null 2>&1 && iptables -w "$LBP_LOCK_WAIT" -n -L ufw-user-input >/dev/null 2>&1; then
+  lbp_ufw=1
+  if command -v ufw >/dev/null 2>&1; then
+    lbp_ufw_err=$(iptables -w "$LBP_LOCK_WAIT" -n -L ufw-user-input 2>&1 >/dev/null) && lbp_ufw=0 || lbp_ufw=$?
+  fi
+  if [ "$lbp_ufw" -ne 0 ] && [ "$lbp_ufw" -ne 1 ]; then
+    lbp_die "cannot tell whether ufw is active: iptables -L ufw-user-input exited $lbp_ufw ($lbp_ufw_err); nothing was changed"
+  elif [ "$lbp_ufw" -eq 0 ]; then
     echo "ufw is active (ufw status)"
   elif command -v firewall-cmd >/dev/null 2>&1 && [ "$(firewall-cmd --state 2>/dev/null)" = running ]; then
     echo "firewalld is running (firewall-cmd --state)"
@@ -198,6 +208,8 @@ lbp_converge() {
     [ "$lbp_try" -eq 1 ] || lbp_say "$lbp_fam: the ruleset changed while applying; converging again"
     lbp_say "$lbp_fam: $(lbp_summary "$lbp_work/$lbp_fam.report")"
     { echo '*filter'; cat "$lbp_work/$lbp_fam.restore"; echo COMMIT; } > "$lbp_work/$lbp_fam.in"
+    # The guard's snapshot is only worth restoring once something was changed (see lbp_apply).
+    [ ! -f "$LBP_DIR/pending" ] || : > "$LBP_DIR/changed"
     if ! lbp_err=$("$lbp_t-restore" -w "$LBP_LOCK_WAIT" --noflush < "$lbp_work/$lbp_fam.in" 2>&1); then
       case "$lbp_err" in
         *xtables\ lock*) lbp_die "$lbp_fam: another program held the xtables lock for more than ${LBP_LOCK_WAIT}s (lockWaitSeconds); nothing was applied: $lbp_err" ;;
@@ -302,10 +314,10 @@ lbp_restore_snapshots() {
 }
 
 lbp_clear_pending() {
-  if [ -f "$LBP_DIR/timer.pid" ]; then
+  if lbp_timer_alive; then
     kill "$(cat "$LBP_DIR/timer.pid")" 2>/dev/null || :
   fi
-  rm -f "$LBP_DIR/pending" "$LBP_DIR/timer.pid" "$LBP_DIR/snapshot.ipv4" "$LBP_DIR/snapshot.ipv6" "$LBP_DIR/engine.sh"
+  rm -f "$LBP_DIR/pending" "$LBP_DIR/changed" "$LBP_DIR/timer.pid" "$LBP_DIR/snapshot.ipv4" "$LBP_DIR/snapshot.ipv6" "$LBP_DIR/engine.sh"
 }
 
 # ---- persistence (only ever after verification) ----
@@ -388,8 +400,12 @@ lbp_apply() {
   lbp_preflight
   lbp_say "host: $(lbp_backend); policy $LBP_POLICY; generation $LBP_GEN"
   if [ -f "$LBP_DIR/pending" ] && { [ "$(cat "$LBP_DIR/pending")" != "$LBP_GEN" ] || ! lbp_timer_alive; }; then
-    lbp_say "an unconfirmed change of generation $(cat "$LBP_DIR/pending") is pending; rolling it back first"
-    lbp_restore_snapshots || lbp_die "could not roll back the unconfirmed change"
+    if [ -f "$LBP_DIR/changed" ]; then
+      lbp_say "an unconfirmed change of generation $(cat "$LBP_DIR/pending") is pending; rolling it back first"
+      lbp_restore_snapshots || lbp_die "could not roll back the unconfirmed change"
+    else
+      lbp_say "a run of generation $(cat "$LBP_DIR/pending") stopped before changing anything; clearing its guard"
+    fi
     lbp_clear_pending
   fi
   rm -f "$LBP_DIR/rolledback.$LBP_GEN"
@@ -444,8 +460,8 @@ lbp_arm_rollback() {
     cp "$lbp_work/snapshot.$lbp_f" "$LBP_DIR/snapshot.$lbp_f" || lbp_die "cannot keep the rollback snapshot in $LBP_DIR"
   done
   cp "$0" "$LBP_DIR/engine.sh" || lbp_die "cannot keep the rollback script in $LBP_DIR"
+  rm -f "$LBP_DIR/timer.pid" "$LBP_DIR/changed"
   echo "$LBP_GEN" > "$LBP_DIR/pending"
-  rm -f "$LBP_DIR/timer.pid"
   if command -v setsid >/dev/null 2>&1; then
     setsid /bin/sh "$LBP_DIR/engine.sh" rollback-timer </dev/null >>"$LBP_DIR/rollback.log" 2>&1 9>&- &
   else
@@ -470,8 +486,11 @@ lbp_timer_alive() {
   [ -s "$LBP_DIR/timer.pid" ] || return 1
   lbp_pid=$(cat "$LBP_DIR/timer.pid")
   kill -0 "$lbp_pid" 2>/dev/null || return 1
-  # A killed timer that nobody reaped yet is a zombie: kill -0 still succeeds on it.
-  [ ! -r "/proc/$lbp_pid/stat" ] || [ "$(sed 's/.*) //' "/proc/$lbp_pid/stat" | cut -d ' ' -f 1)" != Z ]
+  [ -d /proc/self ] || return 0
+  # A killed timer that nobody reaped yet is a zombie (kill -0 still succeeds on it), and a pid can be reused:
+  # alive means running, and running this engine's rollback-timer.
+  [ "$(sed 's/.*) //' "/proc/$lbp_pid/stat" 2>/dev/null | cut -d ' ' -f 1)" != Z ] &&
+    tr '\000' ' ' < "/proc/$lbp_pid/cmdline" 2>/dev/null | grep -q -- ' rollback-timer'
 }
 
 lbp_rollback_timer() {
