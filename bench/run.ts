@@ -569,30 +569,35 @@ function setUpSides(work: string, fleet: LabFleet, hosts: LabHost[], n: number):
     }),
   };
 
+  /** A side that runs plain `terraform apply` in dir (initialized here once) with its state in the file state. */
+  const applyIn = (side: DeploySide, dir: string, state: string): SideSetup => {
+    sh("terraform", ["init", "-input=false", "-no-color"], { cwd: dir, env: TF_ENV });
+    return {
+      side,
+      resetState: () => rmSync(state, { force: true }),
+      run: (logFile, cpuFile) => timed("terraform", ["apply", "-auto-approve", "-input=false", "-no-color", `-parallelism=${PARALLELISM}`], { cwd: dir, env: TF_ENV, timeoutSeconds: 900, logFile, cpuFile }),
+    };
+  };
+  /** A directory holding one Terraform JSON stack (as main.tf.json) whose local state is in it. */
+  const stackDir = (name: string, stack: (state: string) => object) => {
+    const dir = join(d, name);
+    mkdirSync(dir, { recursive: true });
+    const state = join(dir, "terraform.tfstate");
+    writeFileSync(join(dir, "main.tf.json"), JSON.stringify(stack(state), null, 1));
+    return { dir, state };
+  };
+
   // Ours, terraform alone: the same synthesized stack, `terraform init` once, then `terraform apply`.
   const applyOut = join(d, "apply.out");
   sh("npm", ["run", "--silent", "synth", "--", "--output", applyOut], { env: { LOOPBACK_FLEET: fleetFile } });
   const applyDir = join(applyOut, "stacks", STACK);
   const applyState = join(d, "apply.tfstate");
   writeFileSync(join(applyDir, "bench_override.tf.json"), JSON.stringify({ terraform: { backend: { local: { path: applyState } } } }));
-  sh("terraform", ["init", "-input=false", "-no-color"], { cwd: applyDir, env: TF_ENV });
-  const apply: SideSetup = {
-    side: "terraform apply (ours)",
-    resetState: () => rmSync(applyState, { force: true }),
-    run: (logFile, cpuFile) => timed("terraform", ["apply", "-auto-approve", "-input=false", "-no-color", `-parallelism=${PARALLELISM}`], { cwd: applyDir, env: TF_ENV, timeoutSeconds: 900, logFile, cpuFile }),
-  };
+  const apply = applyIn("terraform apply (ours)", applyDir, applyState);
 
   // The floor: hand-written Terraform JSON, one terraform_data per host, one remote-exec with the six rules and the save.
-  const floorDir = join(d, "floor");
-  mkdirSync(floorDir, { recursive: true });
-  const floorState = join(floorDir, "terraform.tfstate");
-  writeFileSync(join(floorDir, "main.tf.json"), JSON.stringify(floorStack(fleet, hosts, floorState), null, 1));
-  sh("terraform", ["init", "-input=false", "-no-color"], { cwd: floorDir, env: TF_ENV });
-  const floor: SideSetup = {
-    side: "terraform apply (floor)",
-    resetState: () => rmSync(floorState, { force: true }),
-    run: (logFile, cpuFile) => timed("terraform", ["apply", "-auto-approve", "-input=false", "-no-color", `-parallelism=${PARALLELISM}`], { cwd: floorDir, env: TF_ENV, timeoutSeconds: 900, logFile, cpuFile }),
-  };
+  const floorStackDir = stackDir("floor", (state) => floorStack(fleet, hosts, state));
+  const floor = applyIn("terraform apply (floor)", floorStackDir.dir, floorStackDir.state);
 
   // Ansible: bench/ansible/loopback.yml, inventory from the lab fleet file, forks = Terraform's parallelism.
   const ans = join(d, "ansible");
@@ -632,23 +637,17 @@ function setUpSides(work: string, fleet: LabFleet, hosts: LabHost[], n: number):
     after: closeMasters,
   };
   // For analysis (--extra): our stack in the proposed layout, and the floor with a second SSH connection.
-  const propDir = join(d, "apply-proposed");
-  mkdirSync(propDir, { recursive: true });
-  const propState = join(propDir, "terraform.tfstate");
-  const proposed = proposedLayout(JSON.parse(readFileSync(join(applyDir, "cdk.tf.json"), "utf8")));
-  proposed.terraform.backend = { local: { path: propState } };
-  writeFileSync(join(propDir, "cdk.tf.json"), JSON.stringify(proposed, null, 1));
-  const floor2Dir = join(d, "floor-2conn");
-  mkdirSync(floor2Dir, { recursive: true });
-  const floor2State = join(floor2Dir, "terraform.tfstate");
-  writeFileSync(join(floor2Dir, "main.tf.json"), JSON.stringify(floorStack(fleet, hosts, floor2State, true), null, 1));
-  for (const dir of [propDir, floor2Dir]) sh("terraform", ["init", "-input=false", "-no-color"], { cwd: dir, env: TF_ENV });
-  const applyIn = (side: DeploySide, dir: string, state: string): SideSetup => ({
-    side,
-    resetState: () => rmSync(state, { force: true }),
-    run: (logFile, cpuFile) => timed("terraform", ["apply", "-auto-approve", "-input=false", "-no-color", `-parallelism=${PARALLELISM}`], { cwd: dir, env: TF_ENV, timeoutSeconds: 900, logFile, cpuFile }),
+  const proposedDir = stackDir("apply-proposed", (state) => {
+    const proposed = proposedLayout(JSON.parse(readFileSync(join(applyDir, "cdk.tf.json"), "utf8")));
+    proposed.terraform.backend = { local: { path: state } };
+    return proposed;
   });
-  return [ansible, cdktf, apply, floor, applyIn("terraform apply (ours, proposed layout)", propDir, propState), applyIn("terraform apply (floor, 2 connections)", floor2Dir, floor2State)];
+  const floor2 = stackDir("floor-2conn", (state) => floorStack(fleet, hosts, state, true));
+  return [
+    ansible, cdktf, apply, floor,
+    applyIn("terraform apply (ours, proposed layout)", proposedDir.dir, proposedDir.state),
+    applyIn("terraform apply (floor, 2 connections)", floor2.dir, floor2.state),
+  ];
 }
 
 /** The floor: one remote-exec with the rules and the saves; with `twoConnections`, the saves in a second one. */
