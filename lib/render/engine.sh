@@ -46,12 +46,14 @@ command -v iptables >/dev/null 2>&1 || lbp_die "iptables is not installed (Debia
 # ---- one run at a time on this host ----
 lbp_lock() {
   exec 9>"$LBP_DIR/lock"
-  if command -v flock >/dev/null 2>&1 && [ "$LBP_MODE" = rollback-timer ]; then
-    # The timer must not give up: a run holding the lock longer than lockWaitSeconds would otherwise leave the
-    # change it guards in place for good.
-    flock 9
-  elif command -v flock >/dev/null 2>&1; then
-    flock -w "$LBP_LOCK_WAIT" 9 || lbp_die "another loopback-policy run has held $LBP_DIR/lock for ${LBP_LOCK_WAIT}s: wait for it to finish and run again"
+  if command -v flock >/dev/null 2>&1; then
+    if [ "$LBP_MODE" = rollback-timer ]; then
+      # The timer must not give up: a run holding the lock longer than lockWaitSeconds would otherwise leave the
+      # change it guards in place for good.
+      flock 9
+    else
+      flock -w "$LBP_LOCK_WAIT" 9 || lbp_die "another loopback-policy run has held $LBP_DIR/lock for ${LBP_LOCK_WAIT}s: wait for it to finish and run again"
+    fi
   else
     lbp_say "warning: flock is not installed, so concurrent runs on this host are not serialised"
   fi
@@ -221,7 +223,7 @@ lbp_converge() {
   done
 }
 
-# Packet counter of one managed rule.
+# Packet counters of this generation's lo-in and lo-out rules, "in out" (-1 for a rule that is missing).
 lbp_counters() {
   "$(lbp_tool "$1")-save" -c -t filter | awk -v i="lbp:$LBP_GEN:lo-in" -v o="lbp:$LBP_GEN:lo-out" '
     function count(line) { sub(/^\[/, "", line); split(line, c, ":"); return c[1] }
@@ -242,8 +244,9 @@ lbp_python() {
 # One real round trip over loopback: a listener and a client on 127.0.0.1 or ::1 (seed 000).
 lbp_probe() {
   lbp_method=$LBP_VERIFY
+  lbp_py=$(lbp_python)
   if [ "$lbp_method" = auto ]; then
-    if [ -n "$(lbp_python)" ]; then
+    if [ -n "$lbp_py" ]; then
       lbp_method=tcp
     elif command -v ping >/dev/null 2>&1; then
       lbp_method=icmp
@@ -254,7 +257,6 @@ lbp_probe() {
   fi
   case "$lbp_method" in
     tcp)
-      lbp_py=$(lbp_python)
       [ -n "$lbp_py" ] || { lbp_why="verify is tcp but python3 is not installed"; return 1; }
       "$lbp_py" -I -S - "$1" <<'LBP_PY' 2>"$lbp_work/probe.err" || { lbp_why="a TCP connection over $1 failed: $(tail -n 1 "$lbp_work/probe.err")"; return 1; }
 import socket, sys
@@ -481,7 +483,8 @@ lbp_arm_rollback() {
   done
 }
 
-# A pending change whose timer is gone (killed, or the host's /run survived it) is never confirmed: undo it.
+# Is the timer that guards the pending change still running? (A pending change whose timer is gone would never be
+# rolled back: lbp_apply undoes it first.)
 lbp_timer_alive() {
   [ -s "$LBP_DIR/timer.pid" ] || return 1
   lbp_pid=$(cat "$LBP_DIR/timer.pid")
