@@ -1,29 +1,21 @@
 import { spawnSync } from "child_process";
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "fs";
-import { tmpdir } from "os";
+import { readFileSync, writeFileSync } from "fs";
 import { join } from "path";
-import { Lab, LabFleet, LabHost } from "../support/lab";
+import { E2eStack } from "../support/e2e";
+import { LabFleet, LabHost } from "../support/lab";
 import { requireNetnsTools } from "../support/netns";
 
 /**
  * `npm run check` against a lab fleet deployed with the cdktf CLI: compliant hosts (one through a bastion, one
  * over IPv6 as a sudo user), drift made behind Terraform's back, a host whose sshd is stopped; and a second deploy
- * that re-converges only the `enforce: "every-apply"` host. Runs its own lab (LBP_LAB_ID=2, /run/lbp-lab2) and
+ * that re-converges only the `enforce: "every-apply"` host. Runs its own lab (LBP_LAB_ID=2) and
  * stack (e2echeck), so the other e2e suites can run at the same time. Fails, never skips, when it cannot run.
  */
 jest.setTimeout(15 * 60_000);
 
 const ROOT = join(__dirname, "..", "..");
-const STACK = "e2echeck";
-const LAB_ID = "2";
-const LAB_DIR = "/run/lbp-lab2";
-const savedLabId = process.env.LBP_LAB_ID;
-process.env.LBP_LAB_ID = LAB_ID; // read by lab.sh through the Lab class (own namespaces, veths, subnets)
-const lab = new Lab(LAB_DIR);
-const work = mkdtempSync(join(tmpdir(), "lbp-e2e-check-"));
-chmodSync(work, 0o755);
-const out = join(work, "cdktf.out");
-const fleetFile = join(work, "fleet.json");
+const e2e = new E2eStack("e2echeck", "2");
+const { lab, work, out } = e2e;
 let fleet: LabFleet;
 let h: Record<string, LabHost>;
 
@@ -31,9 +23,6 @@ const normalize = (text: string) => text.split("\n").filter((l) => l && !l.start
 const rules = (x: LabHost) => [...normalize(lab.sh(x, "iptables-save -t filter")), ...normalize(lab.sh(x, "ip6tables-save -t filter"))];
 const generationOf = (x: LabHost) => lab.sh(x, "iptables-save -t filter").match(/lbp:([0-9a-f]{8}):lo-in/)![1];
 const sshCounts = () => Object.fromEntries(fleet.hosts.map((x) => [x.name, lab.sshAccepted(x)]));
-const removeState = () => {
-  for (const f of [`terraform.${STACK}.tfstate`, `terraform.${STACK}.tfstate.backup`]) rmSync(join(ROOT, f), { force: true });
-};
 
 function writeFleet(): void {
   const hosts = fleet.hosts.map((x) => {
@@ -48,17 +37,10 @@ function writeFleet(): void {
         return x;
     }
   });
-  writeFileSync(fleetFile, JSON.stringify({ ...fleet, stack: STACK, rollbackSeconds: 10, connection: { ...fleet.connection, timeoutSeconds: 20 }, hosts }, null, 2));
+  e2e.writeFleet({ ...fleet, rollbackSeconds: 10, connection: { ...fleet.connection, timeoutSeconds: 20 }, hosts });
 }
 
-function deploy(): { status: number; output: string } {
-  const r = spawnSync("npm", ["run", "--silent", "deploy", "--", "--auto-approve", "--output", out], {
-    cwd: ROOT, encoding: "utf8", env: { ...process.env, LOOPBACK_FLEET: fleetFile, CI: "true" }, timeout: 10 * 60_000,
-  });
-  const output = `${r.stdout}\n${r.stderr}`.replace(/\x1b\[[0-9;]*m/g, "");
-  writeFileSync(join(work, `deploy-${Date.now()}.log`), output);
-  return { status: r.status ?? -1, output };
-}
+const deploy = () => e2e.cdktf("deploy");
 
 function check(...args: string[]): { status: number; stdout: string; stderr: string } {
   const r = spawnSync("npm", ["run", "--silent", "check", "--", "--dir", out, ...args], { cwd: ROOT, encoding: "utf8", timeout: 5 * 60_000 });
@@ -68,7 +50,7 @@ function check(...args: string[]): { status: number; stdout: string; stderr: str
 
 /** Stop a host's sshd (started by lab.sh, pid in the lab's state) and wait until nothing answers on port 22. */
 function stopSshd(x: LabHost): void {
-  const pid = Number(readFileSync(join(LAB_DIR, "hosts", x.name, "sshd.pid"), "utf8").trim());
+  const pid = Number(readFileSync(join(lab.stateDir, "hosts", x.name, "sshd.pid"), "utf8").trim());
   process.kill(pid, "SIGTERM");
   for (let i = 0; i < 50; i++) {
     const probe = spawnSync("python3", ["-c", `import socket;socket.create_connection(('${x.address}',22),1)`]);
@@ -83,21 +65,13 @@ beforeAll(() => {
   for (const [tool, pkg] of [["sshd", "openssh-server"], ["ssh", "openssh-client"], ["terraform", "terraform (preinstalled)"], ["sudo", "sudo"]]) {
     if (spawnSync("sh", ["-c", `command -v ${tool} || test -x /usr/sbin/${tool}`]).status !== 0) throw new Error(`${tool} is missing: ${pkg}`);
   }
-  removeState();
+  e2e.removeState();
   fleet = lab.up(5);
   h = Object.fromEntries(fleet.hosts.map((x) => [x.name, x]));
   writeFleet();
 });
 
-afterAll(() => {
-  try {
-    lab.down();
-  } finally {
-    removeState();
-    if (savedLabId === undefined) delete process.env.LBP_LAB_ID;
-    else process.env.LBP_LAB_ID = savedLabId;
-  }
-});
+afterAll(() => e2e.tearDown());
 
 test("cdktf deploy converges the five hosts; the every-apply host is run a second time, finding nothing to do", () => {
   const r = deploy();

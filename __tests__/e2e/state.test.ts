@@ -4,7 +4,8 @@ import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync,
 import { createServer } from "net";
 import { tmpdir } from "os";
 import { join } from "path";
-import { Lab, LabFleet, LabHost } from "../support/lab";
+import { E2eStack } from "../support/e2e";
+import { LabFleet, LabHost } from "../support/lab";
 import { requireNetnsTools } from "../support/netns";
 
 /**
@@ -12,7 +13,7 @@ import { requireNetnsTools } from "../support/netns";
  * backend, deployed with `cdktf deploy '*' --parallelism 2` against a real PostgreSQL server (run here as the
  * `postgres` user on 127.0.0.1 only, password auth over TCP; the password reaches Terraform only through
  * PG_CONN_STR). Then Terraform's own lock at work: two applies of one stack at once are serialised by the backend.
- * Runs its own lab (LBP_LAB_ID=4, /run/lbp-lab4) and stacks (e2estate-*), so other e2e suites can run at the same
+ * Runs its own lab (LBP_LAB_ID=4) and stacks (e2estate-*), so other e2e suites can run at the same
  * time. Fails, never skips, when it cannot run. LBP_KEEP_WORK=1 keeps its work directory (CLI logs, cdktf.out).
  */
 jest.setTimeout(5 * 60_000);
@@ -21,16 +22,9 @@ const ROOT = join(__dirname, "..", "..");
 const STACK = "e2estate";
 const STACKS = [`${STACK}-1`, `${STACK}-2`];
 const SCHEMAS = STACKS.map((s) => `loopback_${s.replace(/-/g, "_")}`);
-const LAB_ID = "4";
-const LAB_DIR = "/run/lbp-lab4";
 const DB = "lbp_state";
-const savedLabId = process.env.LBP_LAB_ID;
-process.env.LBP_LAB_ID = LAB_ID; // read by lab.sh through the Lab class (own namespaces, veths, subnets)
-const lab = new Lab(LAB_DIR);
-const work = mkdtempSync(join(tmpdir(), "lbp-e2e-state-"));
-chmodSync(work, 0o755);
-const out = join(work, "cdktf.out");
-const fleetFile = join(work, "fleet.json");
+const e2e = new E2eStack(STACK, "4");
+const { lab, work, out } = e2e;
 const password = randomBytes(16).toString("hex");
 const stackDir = (s: string) => join(out, "stacks", s);
 const strip = (s: string) => s.replace(/\x1b\[[0-9;]*m/g, "");
@@ -124,30 +118,23 @@ function hostsInPgState(schema: string): string[] {
 // ---------------------------------------------------------------- the fleet and the CLIs
 
 function writeFleet(extra: object = {}): void {
-  writeFileSync(fleetFile, JSON.stringify({
-    ...fleet, stack: STACK, sharding: { maxHostsPerStack: 2 }, backend: { type: "pg" },
+  e2e.writeFleet({
+    ...fleet, sharding: { maxHostsPerStack: 2 }, backend: { type: "pg" },
     // A rollback window long enough for a machine loaded by other suites: the confirming connection must come in time.
     rollbackSeconds: 60, lockWaitSeconds: 90, connection: { ...fleet.connection, timeoutSeconds: 90 }, ...extra,
-  }, null, 2));
+  });
 }
 
-/** Environment of Terraform in these tests: the connection string only here, never in a file. */
-const tfEnv = (more: Record<string, string> = {}) => ({ ...process.env, PG_CONN_STR: pg.connStr, CI: "true", CHECKPOINT_DISABLE: "1", ...more });
+/** What Terraform gets in these tests: the connection string only here, never in a file. */
+const tfVars = () => ({ PG_CONN_STR: pg.connStr, CI: "true", CHECKPOINT_DISABLE: "1" });
+const tfEnv = (more: Record<string, string> = {}) => ({ ...process.env, ...tfVars(), ...more });
 
 /**
  * `npm run deploy -- '*' --auto-approve --parallelism 2`. TF_CLI_ARGS_apply gives every `terraform apply` that
  * cdktf runs a lock timeout: a stack whose state does not exist yet holds the pg backend's database-wide
  * creation lock for its whole first apply, so without one the other new stacks fail at once (docs/SCALE.md).
  */
-function deployAll(): { status: number; output: string } {
-  const r = spawnSync("npm", ["run", "--silent", "deploy", "--", "*", "--auto-approve", "--parallelism", "2", "--output", out], {
-    cwd: ROOT, encoding: "utf8", timeout: 4 * 60_000,
-    env: tfEnv({ LOOPBACK_FLEET: fleetFile, TF_CLI_ARGS_apply: "-lock-timeout=120s" }),
-  });
-  const output = strip(`${r.stdout}\n${r.stderr}`);
-  writeFileSync(join(work, `deploy-${Date.now()}.log`), output);
-  return { status: r.status ?? -1, output };
-}
+const deployAll = () => e2e.cdktf("deploy", ["*", "--parallelism", "2"], { ...tfVars(), TF_CLI_ARGS_apply: "-lock-timeout=120s" });
 
 /** A background `terraform <args>` in a synthesized stack's directory, its output collected as it comes. */
 function terraformBg(stack: string, args: string[]): { proc: ChildProcess; output: () => string; done: Promise<number> } {
@@ -174,7 +161,7 @@ async function waitFor(what: string, ok: () => boolean, seconds: number): Promis
  * holding its state lock, until `release()`.
  */
 async function holdHostLock(x: LabHost): Promise<{ release: () => Promise<void> }> {
-  const sshdPid = readFileSync(join(LAB_DIR, "hosts", x.name, "sshd.pid"), "utf8").trim();
+  const sshdPid = readFileSync(join(lab.stateDir, "hosts", x.name, "sshd.pid"), "utf8").trim();
   const holder = spawn("nsenter", ["-t", sshdPid, "-m", "-n", "flock", "/run/loopback-policy/lock", "-c", "echo held; exec sleep 120"], { detached: true });
   children.push(holder);
   let said = "";
@@ -221,13 +208,11 @@ afterAll(() => {
     }
   }
   try {
-    lab.down();
+    e2e.tearDown();
   } finally {
     try {
       stopPostgres();
     } finally {
-      if (savedLabId === undefined) delete process.env.LBP_LAB_ID;
-      else process.env.LBP_LAB_ID = savedLabId;
       for (const f of localStateFiles()) rmSync(f, { force: true });
       if (!process.env.LBP_KEEP_WORK) rmSync(work, { recursive: true, force: true });
       if (pg.dir) rmSync(pg.dir, { recursive: true, force: true });
@@ -288,7 +273,7 @@ test("the stacks apply at the same time, each under its own lock", async () => {
   writeFleet({ rollbackSeconds: 61 });
   const deploy = new Promise<{ status: number; output: string }>((resolve) => {
     const p = spawn("npm", ["run", "--silent", "deploy", "--", "*", "--auto-approve", "--parallelism", "2", "--output", out], {
-      cwd: ROOT, env: tfEnv({ LOOPBACK_FLEET: fleetFile, TF_CLI_ARGS_apply: "-lock-timeout=120s" }),
+      cwd: ROOT, env: tfEnv({ LOOPBACK_FLEET: e2e.fleetFile, TF_CLI_ARGS_apply: "-lock-timeout=120s" }),
     });
     children.push(p);
     let text = "";

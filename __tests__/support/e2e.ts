@@ -16,18 +16,28 @@ export interface CliRun {
 /**
  * One e2e suite's working set: a temp directory (readable by the lab's non-root user), a lab in it, a fleet file
  * and a stack of its own whose local state is removed before and after. `cdktf(...)` runs the real CLI through
- * `npm run deploy|destroy` with the fleet file, and keeps each run's log in the directory.
+ * `npm run deploy|destroy` with the fleet file, and keeps each run's log in the directory. With a `labId`, the
+ * lab is lab.sh's LBP_LAB_ID of that number (its own namespaces and subnets, so suites can run side by side),
+ * set in this process's environment until `tearDown()`.
  */
 export class E2eStack {
   readonly work: string;
   readonly lab: Lab;
   readonly fleetFile: string;
+  /** Where `cdktf(...)` synthesizes to. */
+  readonly out: string;
+  private readonly savedLabId?: string;
 
-  constructor(readonly stack: string) {
+  constructor(readonly stack: string, private readonly labId?: string) {
+    if (labId !== undefined) {
+      this.savedLabId = process.env.LBP_LAB_ID;
+      process.env.LBP_LAB_ID = labId; // read by lab.sh through the Lab class
+    }
     this.work = mkdtempSync(join(tmpdir(), `lbp-${stack}-`));
     chmodSync(this.work, 0o755); // sshd reads the lab's authorized_keys as the user logging in (lbpuser too)
     this.lab = new Lab(join(this.work, "lab"));
     this.fleetFile = join(this.work, "fleet.json");
+    this.out = join(this.work, "cdktf.out");
   }
 
   /** Write the fleet file: the given props with this suite's stack name. */
@@ -35,13 +45,13 @@ export class E2eStack {
     writeFileSync(this.fleetFile, JSON.stringify({ ...props, stack: this.stack }, null, 2));
   }
 
-  /** `npm run deploy|destroy -- --auto-approve` on the fleet file. */
-  cdktf(command: "deploy" | "destroy", extra: string[] = []): CliRun {
+  /** `npm run deploy|destroy -- --auto-approve` on the fleet file, with `env` added to the environment. */
+  cdktf(command: "deploy" | "destroy", extra: string[] = [], env: Record<string, string> = {}): CliRun {
     const t0 = Date.now();
-    const r = spawnSync("npm", ["run", "--silent", command, "--", "--auto-approve", "--output", join(this.work, "cdktf.out"), ...extra], {
+    const r = spawnSync("npm", ["run", "--silent", command, "--", "--auto-approve", "--output", this.out, ...extra], {
       cwd: ROOT,
       encoding: "utf8",
-      env: { ...process.env, LOOPBACK_FLEET: this.fleetFile, CI: "true" },
+      env: { ...process.env, LOOPBACK_FLEET: this.fleetFile, CI: "true", ...env },
       timeout: 10 * 60_000,
     });
     const output = `${r.stdout}\n${r.stderr}`.replace(/\x1b\[[0-9;]*m/g, "");
@@ -54,12 +64,16 @@ export class E2eStack {
     for (const f of [`terraform.${this.stack}.tfstate`, `terraform.${this.stack}.tfstate.backup`]) rmSync(join(ROOT, f), { force: true });
   }
 
-  /** Lab down and state removed, even when one of them fails. */
+  /** Lab down, state removed and LBP_LAB_ID as it was, even when one of them fails. */
   tearDown(): void {
     try {
       this.lab.down();
     } finally {
       this.removeState();
+      if (this.labId !== undefined) {
+        if (this.savedLabId === undefined) delete process.env.LBP_LAB_ID;
+        else process.env.LBP_LAB_ID = this.savedLabId;
+      }
     }
   }
 }
