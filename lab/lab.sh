@@ -355,25 +355,27 @@ ensure_lab_user() {
 	fi
 }
 
+# `ip -o link show` line of IFACE in namespace NS ("" for root); fails if missing
+link_line_in() {
+	local ns=$1 ifc=$2
+	if [[ -z "$ns" ]]; then
+		ip -o link show dev "$ifc" 2>/dev/null
+	else
+		ip -n "$ns" -o link show dev "$ifc" 2>/dev/null
+	fi
+}
+
 # ifindex of IFACE in namespace NS ("" for root), or "" if missing
 ifindex_in() {
-	local ns=$1 ifc=$2 line
-	if [[ -z "$ns" ]]; then
-		line=$(ip -o link show dev "$ifc" 2>/dev/null) || return 0
-	else
-		line=$(ip -n "$ns" -o link show dev "$ifc" 2>/dev/null) || return 0
-	fi
+	local line
+	line=$(link_line_in "$1" "$2") || return 0
 	printf '%s' "${line%%:*}"
 }
 
 # iflink (peer ifindex) of IFACE in namespace NS
 peer_ifindex_in() {
-	local ns=$1 ifc=$2 line
-	if [[ -z "$ns" ]]; then
-		line=$(ip -o link show dev "$ifc" 2>/dev/null) || return 0
-	else
-		line=$(ip -n "$ns" -o link show dev "$ifc" 2>/dev/null) || return 0
-	fi
+	local line
+	line=$(link_line_in "$1" "$2") || return 0
 	line=${line#*@if}
 	printf '%s' "${line%%:*}"
 }
