@@ -21,17 +21,17 @@ const salt = createHash("sha256")
   .update(readFileSync(join(root, "node_modules", "typescript", "package.json")))
   .digest("hex");
 
-let compilerOptions;
-/** The project's compiler options, for transpiling one file to CommonJS (loads TypeScript: cold cache only). */
-function options() {
-  if (compilerOptions === undefined) {
+let transpiler;
+/** TypeScript and the project's compiler options for transpiling one file to CommonJS (loaded on a cold cache only). */
+function typescript() {
+  if (transpiler === undefined) {
     const ts = require("typescript");
     const read = ts.readConfigFile(tsconfigPath, ts.sys.readFile);
     if (read.error) throw new Error(`tsconfig.json: ${ts.flattenDiagnosticMessageText(read.error.messageText, "\n")}`);
     const parsed = ts.parseJsonConfigFileContent(read.config, ts.sys, root);
-    compilerOptions = { ts, options: { ...parsed.options, module: ts.ModuleKind.CommonJS, noEmit: false, declaration: false, inlineSourceMap: true, inlineSources: true, sourceMap: false } };
+    transpiler = { ts, options: { ...parsed.options, module: ts.ModuleKind.CommonJS, noEmit: false, declaration: false, inlineSourceMap: true, inlineSources: true, sourceMap: false } };
   }
-  return compilerOptions;
+  return transpiler;
 }
 
 require.extensions[".ts"] = (module, filename) => {
@@ -43,8 +43,8 @@ require.extensions[".ts"] = (module, filename) => {
     // Every entry ends with its source map: anything else is a torn write (a crash between write and rename).
     if (!js.includes("//# sourceMappingURL=")) throw new Error("incomplete cache entry");
   } catch {
-    const { ts, options: opts } = options();
-    js = ts.transpileModule(source, { compilerOptions: opts, fileName: filename, reportDiagnostics: false }).outputText;
+    const { ts, options } = typescript();
+    js = ts.transpileModule(source, { compilerOptions: options, fileName: filename, reportDiagnostics: false }).outputText;
     // Another synth may write the same entry at the same time: write aside, then rename (atomic). A cache that
     // cannot be written (read-only node_modules) only costs the next start its speed.
     const tmp = `${file}.${process.pid}.tmp`;
