@@ -54,9 +54,9 @@ export class NetnsHost {
     return file;
   }
 
-  /** The environment scripts run with here: their own state directory. */
+  /** The environment scripts run with here: their own state directory and record of replaced rules. */
   get env(): Record<string, string> {
-    return { LBP_STATE_DIR: join(this.dir, "state") };
+    return { LBP_STATE_DIR: join(this.dir, "state"), LBP_RECORD_DIR: join(this.dir, "record") };
   }
 
   /** A directory to put first on PATH so that iptables/ip6tables mean the legacy (not nf_tables) backend. */

@@ -274,8 +274,18 @@ function connection(self: string): Record<string, string> {
     bastion_private_key: orNull("bastion_private_key_path", `file(pathexpand(${self}.bastion_private_key_path))`),
     bastion_host_key: orNull("bastion_host_key"),
     timeout: `\${${self}.timeout}`,
+    script_path: SCRIPT_PATH,
   };
 }
+
+/**
+ * Where Terraform uploads each provisioner's script before it runs it: the login user's home directory (SSH
+ * sessions start there), not the default `/tmp/terraform_%RAND%.sh`. Terraform makes the upload mode 0777, so in
+ * a directory every user can enter any local user could rewrite it between upload and run and get root; a home
+ * directory is private (root's `/root` is 0700 everywhere; the engine refuses to run from one other users can
+ * enter, naming the fix). The engine removes its script when it ends.
+ */
+export const SCRIPT_PATH = "./.loopback-policy-%RAND%.sh";
 
 function summary(groups: ReadonlyMap<string, PolicyGroup>): Record<string, unknown> {
   const out: Record<string, unknown> = {};

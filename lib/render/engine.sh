@@ -4,18 +4,27 @@
 #   apply    snapshot, converge the managed rules in one iptables-restore per family, verify
 #            loopback with a real connection and rising counters, arm the rollback guard
 #   confirm  (a new SSH connection) disarm the guard, re-check the rules, persist
-#   remove   delete this generation's managed rules and persist (terraform destroy)
+#   remove   delete this generation's managed rules, put back what the first run replaced, persist
 #   check    dry run: report drift, change nothing (exit 3 on drift)
+# Trust (docs/SECURITY.md): this file is read only if no other user could have written it; the state and
+# record directories only if root owns them and nobody else can write them; a save of the rules only if it is
+# complete and restores to what the kernel holds. Where the engine cannot be sure, it changes nothing and says why.
 set -u
-umask 027
+umask 077
 PATH="${PATH:-/usr/bin:/bin}:/usr/local/sbin:/usr/sbin:/sbin"
 export PATH
 LC_ALL=C
 export LC_ALL
+lbp_tab=$(printf '\t')
 
 lbp_say() { printf 'loopback-policy[%s] %s\n' "$LBP_HOST" "$*"; }
 lbp_die() {
   printf 'loopback-policy[%s] FAILED: %s\n' "$LBP_HOST" "$*" >&2
+  # Only a change that was applied is guarded: a run that armed the guard and dies before changing anything
+  # disarms it, so the timer never "rolls back" over what other tools did since.
+  if [ "${lbp_armed:-0}" = 1 ] && [ ! -f "$LBP_DIR/changed" ]; then
+    lbp_clear_pending
+  fi
   exit 1
 }
 
@@ -23,25 +32,124 @@ case "${1:-}" in
   rollback-timer) LBP_MODE=rollback-timer ;;
 esac
 
+# ---- this script: read only if nobody but its owner (the login user) or root could have written it ----
+# Terraform uploads `inline` to the connection's script_path and makes it mode 0777: safe only in a directory
+# other users cannot enter. The shell reads a script as it runs and sudo re-reads it, so this is checked first.
+lbp_mode_of() { stat -L -c '%u %a' -- "$1" 2>/dev/null; }
+lbp_octal() { echo $((0$1)); }
+# Is group GID the user's own (no other member, no other user with it as primary group)?
+lbp_private_group() {
+  lbp_gl=$(getent group "$1" 2>/dev/null) || return 1
+  [ -z "${lbp_gl##*:}" ] || [ "${lbp_gl##*:}" = "$(id -un)" ] || return 1
+  [ -z "$(awk -F: -v g="$1" -v u="$(id -u)" '$4 == g && $3 != u { print; exit }' /etc/passwd 2>/dev/null)" ]
+}
+# Nobody but UID (or root) can replace PATH or any directory above it. Prints what is wrong, or nothing.
+lbp_ancestors_unsafe() {
+  lbp_p=$1
+  while :; do
+    lbp_p=$(dirname -- "$lbp_p")
+    read -r lbp_au lbp_am <<LBP_S
+$(lbp_mode_of "$lbp_p")
+LBP_S
+    [ -n "${lbp_am:-}" ] || { echo "$lbp_p cannot be inspected"; return 0; }
+    lbp_am=$(lbp_octal "$lbp_am")
+    if [ "$lbp_au" != 0 ] && [ "$lbp_au" != "$2" ]; then
+      echo "$lbp_p belongs to uid $lbp_au"; return 0
+    fi
+    if [ $((lbp_am & 18)) -ne 0 ] && [ $((lbp_am & 512)) -eq 0 ]; then
+      echo "$lbp_p is writable by other users (mode $(printf '%o' "$lbp_am"))"; return 0
+    fi
+    [ "$lbp_p" != / ] || return 0
+  done
+}
+lbp_check_self() {
+  case "$0" in
+    /*) lbp_self=$0 ;;
+    *) lbp_self="$(pwd)/$0" ;;
+  esac
+  { [ -f "$lbp_self" ] && [ ! -L "$lbp_self" ]; } || lbp_die "cannot inspect the running script $lbp_self; nothing was changed"
+  lbp_uid=$(id -u)
+  read -r lbp_fu lbp_fm <<LBP_S
+$(lbp_mode_of "$lbp_self")
+LBP_S
+  lbp_fm=$(lbp_octal "$lbp_fm")
+  lbp_sdir=$(dirname -- "$lbp_self")
+  read -r lbp_du lbp_dm <<LBP_S
+$(lbp_mode_of "$lbp_sdir")
+LBP_S
+  lbp_dm=$(lbp_octal "$lbp_dm")
+  lbp_why=""
+  if [ "$lbp_fu" != "$lbp_uid" ] && [ "$lbp_fu" != 0 ]; then
+    lbp_why="it belongs to uid $lbp_fu"
+  elif [ "$lbp_du" != "$lbp_uid" ] && [ "$lbp_du" != 0 ]; then
+    lbp_why="its directory $lbp_sdir belongs to uid $lbp_du"
+  elif [ $((lbp_fm & 18)) -ne 0 ]; then
+    # Writable by others (Terraform's 0777): only safe where no other user can enter the directory.
+    if [ $((lbp_dm & 1)) -ne 0 ]; then
+      lbp_why="it is mode $(printf '%o' "$lbp_fm") in $lbp_sdir, which every user can enter (mode $(printf '%o' "$lbp_dm"))"
+    elif [ $((lbp_dm & 8)) -ne 0 ] && ! lbp_private_group "$(stat -L -c %g -- "$lbp_sdir")"; then
+      lbp_why="it is mode $(printf '%o' "$lbp_fm") in $lbp_sdir, which the members of its group can enter (mode $(printf '%o' "$lbp_dm"))"
+    fi
+  elif [ $((lbp_dm & 18)) -ne 0 ] && [ $((lbp_dm & 512)) -eq 0 ]; then
+    lbp_why="its directory $lbp_sdir is writable by other users (mode $(printf '%o' "$lbp_dm"))"
+  fi
+  [ -n "$lbp_why" ] || lbp_why=$(lbp_ancestors_unsafe "$lbp_sdir" "$lbp_uid")
+  [ -z "$lbp_why" ] || lbp_die "refusing to run $lbp_self: $lbp_why, so another local user could have changed what runs as root. Nothing was changed. Fix: make the login user's home directory private (chmod 700 ~$(id -un)); loopback-policy uploads its scripts there"
+}
+if [ "$LBP_MODE" != rollback-timer ]; then
+  lbp_check_self
+fi
+
 # ---- root, or sudo ----
 if [ "$(id -u)" != 0 ]; then
   [ "$LBP_SUDO" = 1 ] || lbp_die "connected as $(id -un), which is not root, and sudo is off: connect as root or set sudo: true"
   [ "${1:-}" != escalated ] || lbp_die "sudo did not make this script root"
   command -v sudo >/dev/null 2>&1 || lbp_die "connected as $(id -un), which is not root, and sudo is not installed: install sudo or connect as root"
-  sudo -n true 2>/dev/null || lbp_die "sudo asks $(id -un) for a password: allow passwordless sudo (NOPASSWD) for this user or connect as root"
+  if ! lbp_err=$(sudo -n true 2>&1 </dev/null); then
+    case "$lbp_err" in
+      *tty*) lbp_die "sudo requires a terminal for $(id -un) (Defaults requiretty), and Terraform runs without one: add 'Defaults:$(id -un) !requiretty' to sudoers, or connect as root" ;;
+    esac
+    lbp_die "sudo asks $(id -un) for a password: allow passwordless sudo (NOPASSWD) for this user or connect as root"
+  fi
+  # $0 was checked above: only its owner (this user) or root can have written it.
   exec sudo -n /bin/sh "$0" escalated
 fi
 
-# State of this host's runs (lock, pending rollback): on tmpfs, so nothing pending survives a reboot.
+# ---- state (lock, pending rollback) on tmpfs; the record of what we replaced where it survives a reboot ----
+# Both are root's alone: owned by root, writable by nobody else, no links, nothing inside owned by another user.
+lbp_secure_dir() {
+  if [ -L "$1" ]; then
+    lbp_die "the $2 directory $1 is a symbolic link; nothing was changed. Fix: remove it (rm $1); loopback-policy creates it"
+  fi
+  if [ ! -e "$1" ]; then
+    { mkdir -p "$1" 2>/dev/null && chmod 700 "$1"; } || lbp_die "cannot create the $2 directory $1; nothing was changed"
+  fi
+  [ -d "$1" ] || lbp_die "the $2 directory $1 is not a directory; nothing was changed. Fix: remove it"
+  read -r lbp_su lbp_sm <<LBP_S
+$(lbp_mode_of "$1")
+LBP_S
+  lbp_sm=$(lbp_octal "$lbp_sm")
+  if [ "$lbp_su" != 0 ] || [ $((lbp_sm & 18)) -ne 0 ]; then
+    lbp_die "the $2 directory $1 belongs to uid $lbp_su with mode $(printf '%o' "$lbp_sm"): another user could plant or change what root reads there; nothing was changed. Fix: rm -rf $1 (loopback-policy recreates it owned by root, mode 700)"
+  fi
+  lbp_bad=$(lbp_ancestors_unsafe "$1" 0)
+  [ -z "$lbp_bad" ] || lbp_die "the $2 directory $1 is not safe: $lbp_bad; nothing was changed"
+  lbp_bad=$(find "$1" -mindepth 1 \( -type l -o ! -user 0 -o -perm -0002 -o -perm -0020 \) -print 2>/dev/null | head -n 1)
+  [ -z "$lbp_bad" ] || lbp_die "the $2 directory $1 holds $lbp_bad, which is a link or not root's alone; nothing was changed. Fix: inspect and remove it"
+}
 LBP_DIR=${LBP_STATE_DIR:-/run/loopback-policy}
-mkdir -p "$LBP_DIR" || lbp_die "cannot create $LBP_DIR"
-lbp_work=$(mktemp -d "$LBP_DIR/work.XXXXXX") || lbp_die "cannot create a work directory in $LBP_DIR"
-trap 'rm -rf "$lbp_work"' EXIT
+LBP_RECORD=${LBP_RECORD_DIR:-/etc/loopback-policy}
+lbp_secure_dir "$LBP_DIR" state
+lbp_work=$(mktemp -d "$LBP_DIR/work.XXXXXX") || lbp_die "cannot create a work directory in $LBP_DIR; nothing was changed"
+# The script Terraform uploaded (connection script_path ./.loopback-policy-%RAND%.sh) is not needed after the run.
+case "$0" in
+  */.loopback-policy-[0-9]*.sh | .loopback-policy-[0-9]*.sh) lbp_uploaded=$0 ;;
+  *) lbp_uploaded="" ;;
+esac
+trap 'rm -rf "$lbp_work"; [ -z "$lbp_uploaded" ] || rm -f "$lbp_uploaded"' EXIT
 trap 'exit 129' HUP
 trap 'exit 130' INT
 trap 'exit 143' TERM
-
-command -v iptables >/dev/null 2>&1 || lbp_die "iptables is not installed (Debian/Ubuntu: apt-get install iptables; RHEL/Fedora: dnf install iptables-nft)"
 
 # ---- one run at a time on this host ----
 lbp_lock() {
@@ -73,26 +181,159 @@ lbp_loopback_address() {
   esac
 }
 
+# ---- saves we can trust ----
+# Save a family's rules to a file: $1 family, $2 file, then iptables-save options. Fails (with lbp_why) unless
+# iptables-save succeeded, the output is complete (every table ends in COMMIT) and holds nothing iptables
+# cannot express ("Table `filter' is incompatible": native nft rules inside iptables-nft's chains).
+lbp_save_to() {
+  lbp_sf=$1 lbp_so=$2
+  shift 2
+  if ! "$(lbp_tool "$lbp_sf")-save" "$@" > "$lbp_so" 2> "$lbp_work/save.err"; then
+    lbp_why="$(lbp_tool "$lbp_sf")-save failed: $(tail -n 1 "$lbp_work/save.err")"
+    return 1
+  fi
+  if grep -q '^# Table .*incompatible' "$lbp_so" || grep -q 'incompatible' "$lbp_work/save.err"; then
+    lbp_why="$(lbp_tool "$lbp_sf")-save cannot express every rule ($( { grep -h '^# Table .*incompatible' "$lbp_so"; grep -h 'incompatible' "$lbp_work/save.err"; } | head -n 1 | sed 's/^# *//')): nftables rules that iptables does not manage are in its tables"
+    return 1
+  fi
+  lbp_complete "$lbp_so" || { lbp_why="$(lbp_tool "$lbp_sf")-save wrote an incomplete file ($lbp_why)"; return 1; }
+}
+
+# Is file $1 a complete iptables-save: every *table closed by COMMIT, nothing after the last COMMIT but comments?
+lbp_complete() {
+  lbp_why=$(awk '
+    /^#/ || /^$/ { next }
+    /^\*/ { if (open) { print "table " open " has no COMMIT"; bad = 1; exit } open = substr($0, 2); n++; next }
+    /^COMMIT$/ { if (!open) { print "COMMIT outside a table"; bad = 1; exit } open = ""; next }
+    { if (!open) { print "a line outside a table"; bad = 1; exit } }
+    END { if (!bad && open) print "table " open " is cut off before COMMIT" }' "$1")
+  [ -z "$lbp_why" ]
+}
+
+# iptables-nft shows nftables' ip/ip6 tables as iptables rules; a rule or chain it cannot express faithfully
+# (a set lookup shows as a bare "-j DROP", a native base chain not at all) would be lost or turned into a
+# drop-all by a restore. So a save is trusted only if restoring it in a scratch network namespace yields the
+# same nftables tables as the host's. Sets lbp_why when it does not. $1 $2: the ipv4 and ipv6 saves ("" to skip).
+lbp_nft_norm() {
+  awk -v tab="$lbp_tab" '
+    function flush() {
+      if (chain != "" && !(base && empty && accept)) print table tab chain tab body
+      chain = ""; body = ""
+    }
+    /^table / { flush(); table = $2 " " $3; next }
+    /^\t(chain|set|map|flowtable|counter|quota|limit|ct) / { flush(); chain = $0; sub(/^\t/, "", chain); sub(/ \{$/, "", chain); base = 0; empty = 1; accept = 0; next }
+    /^\t\}$/ { flush(); next }
+    /^}$/ { flush(); next }
+    chain != "" {
+      line = $0; sub(/^\t+/, "", line)
+      gsub(/ packets [0-9]+ bytes [0-9]+/, "", line)
+      if (line ~ /^type .* hook /) { base = 1; if (line ~ /policy accept;$/) accept = 1 }
+      else if (line != "") empty = 0
+      body = body "|" line
+      next
+    }' | sort
+}
+lbp_roundtrip() {
+  lbp_why=""
+  command -v nft >/dev/null 2>&1 || return 0
+  case "$(iptables -V 2>/dev/null)" in *nf_tables*) ;; *) return 0 ;; esac
+  : > "$lbp_work/rt.real"
+  for lbp_rtf in ip ip6; do
+    if [ "$lbp_rtf" = ip ]; then lbp_rts=$1; else lbp_rts=$2; fi
+    [ -n "$lbp_rts" ] || continue
+    sed -n 's/^\*//p' "$lbp_rts" | while read -r lbp_rtt; do
+      nft list table "$lbp_rtf" "$lbp_rtt" 2>/dev/null || :
+    done >> "$lbp_work/rt.real"
+  done
+  [ -s "$lbp_work/rt.real" ] || return 0
+  if ! command -v unshare >/dev/null 2>&1; then
+    lbp_why="cannot check that iptables shows nftables' tables faithfully: unshare (util-linux) is not installed"
+    return 1
+  fi
+  # shellcheck disable=SC2016 # expanded by the inner sh
+  if ! unshare -n sh -c '
+    [ -z "$1" ] || iptables-restore < "$1" || exit 1
+    [ -z "$2" ] || ip6tables-restore < "$2" || exit 1
+    nft list ruleset' lbp-roundtrip "$1" "$2" > "$lbp_work/rt.scratch" 2> "$lbp_work/rt.err"; then
+    lbp_why="cannot check that iptables shows nftables' tables faithfully: restoring the save in a scratch network namespace failed ($(tail -n 1 "$lbp_work/rt.err"))"
+    return 1
+  fi
+  lbp_nft_norm < "$lbp_work/rt.real" > "$lbp_work/rt.real.n"
+  lbp_nft_norm < "$lbp_work/rt.scratch" > "$lbp_work/rt.scratch.n"
+  if ! cmp -s "$lbp_work/rt.real.n" "$lbp_work/rt.scratch.n"; then
+    lbp_rtd=$(diff "$lbp_work/rt.real.n" "$lbp_work/rt.scratch.n" | sed -n 's/^< //p' | head -n 1 | cut -f 1,2 | tr '\t' ' ')
+    lbp_why="a native nftables ruleset shares iptables' tables: nftables holds rules that iptables-save does not reproduce (${lbp_rtd:-see nft list ruleset}): a snapshot, rollback or persisted file would lose or change them"
+    return 1
+  fi
+}
+
 # ---- know the host: who else manages the firewall ----
+# Sets lbp_other to what is in charge besides us (empty when nothing is). Never run in a subshell: it dies.
 lbp_other_firewall() {
+  lbp_other=""
+  lbp_have_iptables=0
+  command -v iptables >/dev/null 2>&1 && lbp_have_iptables=1
   # ufw is active exactly when its chains are loaded: the test `ufw status` makes, without its ~50 ms of Python.
-  lbp_ufw=1
-  if command -v ufw >/dev/null 2>&1; then
+  lbp_ufw=1 lbp_ufw_err=""
+  if [ "$lbp_have_iptables" = 1 ] && command -v ufw >/dev/null 2>&1; then
     lbp_ufw_err=$(iptables -w "$LBP_LOCK_WAIT" -n -L ufw-user-input 2>&1 >/dev/null) && lbp_ufw=0 || lbp_ufw=$?
   fi
+  case "$lbp_ufw:$lbp_ufw_err" in
+    4:*xtables\ lock*) lbp_die "cannot tell whether ufw is active: another program held the xtables lock for more than ${LBP_LOCK_WAIT}s (lockWaitSeconds); nothing was changed" ;;
+  esac
   if [ "$lbp_ufw" -ne 0 ] && [ "$lbp_ufw" -ne 1 ]; then
     lbp_die "cannot tell whether ufw is active: iptables -L ufw-user-input exited $lbp_ufw ($lbp_ufw_err); nothing was changed"
   elif [ "$lbp_ufw" -eq 0 ]; then
-    echo "ufw is active (ufw status)"
-  elif command -v firewall-cmd >/dev/null 2>&1 && [ "$(firewall-cmd --state 2>/dev/null)" = running ]; then
-    echo "firewalld is running (firewall-cmd --state)"
-  elif command -v nft >/dev/null 2>&1; then
-    lbp_nft=$(nft list tables 2>/dev/null | grep -Ev '^table (ip|ip6|arp|bridge) (filter|nat|mangle|raw|security|broute)$' | head -n 1)
+    lbp_other="ufw is active (ufw status)"
+    return 0
+  fi
+  if command -v firewall-cmd >/dev/null 2>&1 && [ "$(firewall-cmd --state 2>/dev/null)" = running ]; then
+    lbp_other="firewalld is running (firewall-cmd --state)"
+    return 0
+  fi
+  lbp_backend_nft=0
+  case "$(iptables -V 2>/dev/null)" in *nf_tables*) lbp_backend_nft=1 ;; esac
+  if command -v nft >/dev/null 2>&1; then
+    # A table iptables-nft would not create is someone else's; with iptables-legacy (or none), every table is.
+    lbp_nft=$(nft list tables 2>/dev/null | while read -r lbp_k lbp_f lbp_n; do
+      [ "$lbp_k" = table ] || continue
+      if [ "$lbp_backend_nft" = 1 ]; then
+        case "$lbp_f $lbp_n" in
+          "ip filter" | "ip nat" | "ip mangle" | "ip raw" | "ip security") continue ;;
+          "ip6 filter" | "ip6 nat" | "ip6 mangle" | "ip6 raw" | "ip6 security") continue ;;
+          "arp filter" | "bridge filter" | "bridge nat" | "bridge broute") continue ;;
+        esac
+      fi
+      echo "$lbp_f $lbp_n"
+      break
+    done)
     case "$lbp_nft" in
       "") ;;
-      *firewalld*) echo "firewalld's nftables ruleset is loaded ($lbp_nft)" ;;
-      *) echo "a native nftables ruleset is loaded ($lbp_nft)" ;;
+      *firewalld*) lbp_other="firewalld's nftables ruleset is loaded (table $lbp_nft)"; return 0 ;;
+      *)
+        if [ "$lbp_backend_nft" = 1 ]; then
+          lbp_other="a native nftables ruleset is loaded (table $lbp_nft)"
+        else
+          lbp_other="nftables tables are loaded (table $lbp_nft) while iptables uses the legacy backend"
+        fi
+        return 0
+        ;;
     esac
+  fi
+  # iptables-nft in use, but iptables-legacy tables left in the kernel still filter every packet.
+  if [ "$lbp_backend_nft" = 1 ]; then
+    for lbp_lt in iptables-legacy-save ip6tables-legacy-save; do
+      case "$lbp_lt" in
+        ip6*) lbp_ln=/proc/net/ip6_tables_names ;;
+        *) lbp_ln=/proc/net/ip_tables_names ;;
+      esac
+      { [ -s "$lbp_ln" ] && command -v "$lbp_lt" >/dev/null 2>&1; } || continue
+      lbp_lr=$("$lbp_lt" 2>/dev/null | grep -E '^-A |^:[A-Z]+ (DROP|REJECT)' | head -n 1)
+      if [ -n "$lbp_lr" ]; then
+        lbp_other="iptables-legacy tables are loaded beside iptables-nft and still filter packets ($lbp_lt: $lbp_lr)"
+        return 0
+      fi
+    done
   fi
 }
 
@@ -133,47 +374,80 @@ lbp_rule() {
     "$2" "$LBP_GEN" "$3" "$2" "$4" "$LBP_GEN" "$3" "$5"
 }
 
-# The filter table of a family, as iptables-save prints it, without counters.
+# The filter table of a family, as iptables-save prints it, without counters; checked complete and faithful.
 lbp_save() {
-  "$(lbp_tool "$1")-save" -t filter | sed -e 's/^\[[0-9]*:[0-9]*\] //' -e 's/ \[[0-9]*:[0-9]*\]$//'
+  lbp_save_to "$1" "$lbp_work/$1.raw" -t filter || return 1
+  sed -e 's/^\[[0-9]*:[0-9]*\] //' -e 's/ \[[0-9]*:[0-9]*\]$//' "$lbp_work/$1.raw"
 }
 
-# Compare the desired rules with a saved table. Writes the iptables-restore commands that converge
-# the chains to $3 (empty when converged) and what they do to $4 (action <TAB> chain <TAB> what).
-# Managed rules: every rule tagged lbp:*, plus untagged exact copies of the lo rules (seed 000:
-# move, never duplicate). Rules of others are never named, so never touched.
+# Compare the desired rules ($1) with a saved filter table ($2). Writes the iptables-restore commands that
+# converge INPUT and OUTPUT to $3 (empty when converged), what they do to $4 (action <TAB> chain <TAB> what),
+# rules that look like ours but are not to $5, and the untagged rules it replaces to $6 (chain <TAB> position
+# among the rules that stay <TAB> rule), for `remove` to put back.
+# Ours, and only ours: in INPUT/OUTPUT, a comment that is exactly lbp:<8 hex>:<id> of our grammar, on a rule
+# of the shape we write for that id (any generation), or of this generation's exact tag (tampered: repaired);
+# plus untagged exact copies of the lo rules (seed 000: replaced, never duplicated). Everything else is
+# never named, so never touched.
 lbp_diff() {
-  awk -v restore="$3" -v report="$4" '
-    BEGIN { FS = "\t"; printf "" > restore; printf "" > report }
-    FNR == NR { c = $1; nw[c]++; want[c, nw[c]] = $2; spec[$2] = $3; wanted[$2] = c; next }
+  awk -v restore="$3" -v report="$4" -v lookalike="$5" -v absorbed="$6" -v gen="$LBP_GEN" '
+    function comment(s,   t) {
+      if (!match(s, / -m comment --comment ("[^"]*"|[^ ]+)/)) return ""
+      t = substr(s, RSTART, RLENGTH); sub(/^ -m comment --comment /, "", t); gsub(/"/, "", t); return t
+    }
+    function shape(s, id, t,   r, m, net, rej) {
+      r = s; sub(" -m comment --comment \"" t "\"", "", r)
+      net = "(127\\.0\\.0\\.0/8|::1/128)"
+      rej = "(DROP|REJECT --reject-with (icmp-port-unreachable|icmp6-port-unreachable|tcp-reset))"
+      if (id == "lo-in") return r == "-A INPUT -i lo -j ACCEPT"
+      if (id == "lo-out") return r == "-A OUTPUT -o lo -j ACCEPT"
+      if (id == "established-in") return r == "-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT"
+      if (id == "established-out") return r == "-A OUTPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT"
+      m = "^-A INPUT -s " net " ! -i lo"
+      if (id == "spoof") return r ~ (m " -j " rej "$")
+      if (id == "spoof-log") return r ~ (m " -m limit --limit [0-9]+/min --limit-burst [0-9]+ -j LOG --log-prefix \"[A-Za-z0-9._:-]+ spoof: \"$")
+      m = "^-A INPUT ! -i lo -p (tcp|udp) -m multiport --dports [0-9:,]+"
+      if (id ~ /^local-(tcp|udp)-[0-9]+$/) return r ~ (m " -j " rej "$")
+      if (id ~ /^local-(tcp|udp)-[0-9]+-log$/) return r ~ (m " -m limit --limit [0-9]+/min --limit-burst [0-9]+ -j LOG --log-prefix \"[A-Za-z0-9._:-]+ local-(tcp|udp)-[0-9]+: \"$")
+      return 0
+    }
+    BEGIN { FS = "\t"; printf "" > restore; printf "" > report; printf "" > lookalike; printf "" > absorbed }
+    FILENAME == ARGV[1] { c = $1; nw[c]++; want[c, nw[c]] = $2; spec[$2] = $3; wanted[$2] = c; next }
     {
       split($0, w, " ")
       if (w[1] != "-A" || (w[2] != "INPUT" && w[2] != "OUTPUT")) next
-      c = w[2]; n = ++nc[c]; line[c, n] = $0; tag[c, n] = ""
-      if (match($0, /--comment "?lbp:[^" ]*/)) {
-        t = substr($0, RSTART, RLENGTH); sub(/^--comment "?/, "", t); tag[c, n] = t
+      c = w[2]; n = ++nc[c]; line[c, n] = $0; kind[c, n] = ""; tag[c, n] = ""
+      t = comment($0)
+      if (t != "" && tolower(t) ~ /lbp/) {
+        id = t; sub(/^lbp:[0-9a-f]+:/, "", id)
+        if (t in spec && $0 == spec[t]) { kind[c, n] = "ok"; tag[c, n] = t }
+        else if (t in spec && wanted[t] == c) { kind[c, n] = "tampered"; tag[c, n] = t }
+        else if (t ~ /^lbp:[0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f]:[a-z0-9-]+$/ && shape($0, id, t)) { kind[c, n] = "stale"; tag[c, n] = t }
+        else print c "\t" $0 > lookalike
       } else if ($0 == "-A INPUT -i lo -j ACCEPT" || $0 == "-A OUTPUT -o lo -j ACCEPT") {
-        tag[c, n] = "untagged"
+        kind[c, n] = "untagged"
       }
-      if (tag[c, n] != "") count[c, tag[c, n]]++
+      if (kind[c, n] == "ok") count[c, t]++
+      if (kind[c, n] == "" || kind[c, n] == "untagged") stays[c]++
+      if (kind[c, n] == "untagged") print c "\t" stays[c] "\t" $0 > absorbed
     }
     END {
       for (k = 1; k <= 2; k++) {
         c = (k == 1) ? "INPUT" : "OUTPUT"
         p = 0
-        while (p < nw[c] && p < nc[c] && tag[c, p + 1] == want[c, p + 1] && count[c, want[c, p + 1]] == 1) p++
+        while (p < nw[c] && p < nc[c] && kind[c, p + 1] == "ok" && tag[c, p + 1] == want[c, p + 1] && count[c, want[c, p + 1]] == 1) p++
         for (i = p + 1; i <= nc[c]; i++) {
-          t = tag[c, i]
-          if (t == "") continue
+          if (kind[c, i] == "") continue
           d = line[c, i]; sub(/^-A /, "-D ", d); print d > restore
-          if (t == "untagged") print "replaced\t" c "\tuntagged \"" line[c, i] "\"" > report
+          t = tag[c, i]
+          if (kind[c, i] == "untagged") print "replaced\t" c "\tuntagged \"" line[c, i] "\"" > report
+          else if (kind[c, i] == "tampered") { repaired[t] = 1; print "repaired\t" c "\t" t " (was \"" line[c, i] "\")" > report }
           else if (wanted[t] == c) moved[t] = 1
           else print "removed\t" c "\t" t > report
         }
         for (j = p + 1; j <= nw[c]; j++) {
           t = want[c, j]; s = spec[t]; sub(/^-A [A-Z]+ /, "", s)
           print "-I " c " " j " " s > restore
-          print ((t in moved) ? "moved" : "added") "\t" c "\t" t > report
+          if (!(t in repaired)) print ((t in moved) ? "moved" : "added") "\t" c "\t" t > report
         }
       }
     }' "$1" "$2"
@@ -187,12 +461,22 @@ lbp_summary() {
     END { for (i = 1; i <= n; i++) printf "%s%s %s", (i > 1 ? "; " : ""), order[i], items[order[i]]; print "" }' "$1"
 }
 
-# What converging one family would do: $lbp_work/<family>.restore (empty when converged) and .report.
+# What converging one family would do: $lbp_work/<family>.restore (empty when converged), .report,
+# .lookalike (reported, never touched) and .absorbed.
 lbp_plan() {
   lbp_fam=$1
   lbp_rules > "$lbp_work/$lbp_fam.desired"
-  lbp_save "$lbp_fam" > "$lbp_work/$lbp_fam.current" || lbp_die "$lbp_fam: $(lbp_tool "$lbp_fam")-save failed"
-  lbp_diff "$lbp_work/$lbp_fam.desired" "$lbp_work/$lbp_fam.current" "$lbp_work/$lbp_fam.restore" "$lbp_work/$lbp_fam.report"
+  lbp_save "$lbp_fam" > "$lbp_work/$lbp_fam.current" || lbp_die "$lbp_fam: $lbp_why; nothing was changed"
+  lbp_diff "$lbp_work/$lbp_fam.desired" "$lbp_work/$lbp_fam.current" "$lbp_work/$lbp_fam.restore" \
+    "$lbp_work/$lbp_fam.report" "$lbp_work/$lbp_fam.lookalike" "$lbp_work/$lbp_fam.absorbed"
+}
+
+# Say which rules look like ours but are not (left alone), once per family and run.
+lbp_report_lookalikes() {
+  [ -s "$lbp_work/$1.lookalike" ] || return 0
+  while IFS="$lbp_tab" read -r _ lbp_ll; do
+    lbp_say "$1: left alone, not ours: \"$lbp_ll\" (its comment looks like loopback-policy's, but it is not a rule loopback-policy writes)"
+  done < "$lbp_work/$1.lookalike"
 }
 
 # Converge one family. Sets lbp_changed=1 when it changed anything.
@@ -202,6 +486,7 @@ lbp_converge() {
   lbp_try=1
   while :; do
     lbp_plan "$lbp_fam"
+    [ "$lbp_try" -gt 1 ] || lbp_report_lookalikes "$lbp_fam"
     if [ ! -s "$lbp_work/$lbp_fam.restore" ]; then
       [ "$lbp_try" -gt 1 ] || lbp_say "$lbp_fam: unchanged ($(wc -l < "$lbp_work/$lbp_fam.desired" | tr -d ' ') managed rules in place, in order)"
       return 0
@@ -210,9 +495,15 @@ lbp_converge() {
     [ "$lbp_try" -eq 1 ] || lbp_say "$lbp_fam: the ruleset changed while applying; converging again"
     lbp_say "$lbp_fam: $(lbp_summary "$lbp_work/$lbp_fam.report")"
     { echo '*filter'; cat "$lbp_work/$lbp_fam.restore"; echo COMMIT; } > "$lbp_work/$lbp_fam.in"
-    # The guard's snapshot is only worth restoring once something was changed (see lbp_apply).
-    [ ! -f "$LBP_DIR/pending" ] || : > "$LBP_DIR/changed"
+    # What this run replaces, for remove to put back (kept in the state directory until confirm records it).
+    if [ -s "$lbp_work/$lbp_fam.absorbed" ]; then
+      cat "$lbp_work/$lbp_fam.absorbed" >> "$LBP_DIR/absorbed.$lbp_fam" || lbp_die "cannot note the replaced rules in $LBP_DIR"
+    fi
+    # The guard's snapshot is only worth restoring once something was changed: marked before (a run cut right
+    # after the restore is still guarded), unmarked if the restore refused (nothing of it was applied).
+    [ ! -f "$LBP_DIR/pending" ] || [ -f "$LBP_DIR/changed" ] || { : > "$LBP_DIR/changed"; lbp_marked=1; }
     if ! lbp_err=$("$lbp_t-restore" -w "$LBP_LOCK_WAIT" --noflush < "$lbp_work/$lbp_fam.in" 2>&1); then
+      [ "${lbp_marked:-0}" = 0 ] || [ "$lbp_changed" = 1 ] || rm -f "$LBP_DIR/changed"
       case "$lbp_err" in
         *xtables\ lock*) lbp_die "$lbp_fam: another program held the xtables lock for more than ${LBP_LOCK_WAIT}s (lockWaitSeconds); nothing was applied: $lbp_err" ;;
       esac
@@ -223,12 +514,14 @@ lbp_converge() {
   done
 }
 
-# Packet counters of this generation's lo-in and lo-out rules, "in out" (-1 for a rule that is missing).
+# Packet counters of this generation's lo-in and lo-out rules in INPUT and OUTPUT, "in out" (-1 when missing).
 lbp_counters() {
-  "$(lbp_tool "$1")-save" -c -t filter | awk -v i="lbp:$LBP_GEN:lo-in" -v o="lbp:$LBP_GEN:lo-out" '
+  "$(lbp_tool "$1")-save" -c -t filter | awk -v i="-A INPUT -i lo -m comment --comment \"lbp:$LBP_GEN:lo-in\" -j ACCEPT" \
+    -v o="-A OUTPUT -o lo -m comment --comment \"lbp:$LBP_GEN:lo-out\" -j ACCEPT" '
     function count(line) { sub(/^\[/, "", line); split(line, c, ":"); return c[1] }
-    index($0, "--comment \"" i "\"") || index($0, "--comment " i " ") { cin = count($1) }
-    index($0, "--comment \"" o "\"") || index($0, "--comment " o " ") { cout = count($1) }
+    { r = $0; sub(/^\[[0-9]+:[0-9]+\] /, "", r) }
+    r == i { cin = count($1) }
+    r == o { cout = count($1) }
     END { print (cin == "" ? -1 : cin), (cout == "" ? -1 : cout) }'
 }
 
@@ -317,9 +610,31 @@ lbp_restore_snapshots() {
 
 lbp_clear_pending() {
   if lbp_timer_alive; then
-    kill "$(cat "$LBP_DIR/timer.pid")" 2>/dev/null || :
+    # The timer is the leader of its own session: its sleep goes with it.
+    lbp_tp=$(cat "$LBP_DIR/timer.pid")
+    kill -TERM -- "-$lbp_tp" 2>/dev/null || kill -TERM "$lbp_tp" 2>/dev/null || :
   fi
-  rm -f "$LBP_DIR/pending" "$LBP_DIR/changed" "$LBP_DIR/timer.pid" "$LBP_DIR/snapshot.ipv4" "$LBP_DIR/snapshot.ipv6" "$LBP_DIR/engine.sh"
+  rm -f "$LBP_DIR/pending" "$LBP_DIR/changed" "$LBP_DIR/verified" "$LBP_DIR/timer.pid" "$LBP_DIR/snapshot.ipv4" "$LBP_DIR/snapshot.ipv6" "$LBP_DIR/engine.sh"
+  lbp_armed=0
+}
+
+# Copy $1 to $2 completely or not at all: the copy is compared with the original before it replaces $2.
+lbp_write_file() {
+  lbp_wt="$2.lbp-new"
+  rm -f "$lbp_wt"
+  if ! { cat "$1" > "$lbp_wt"; } 2>"$lbp_work/write.err" || ! cmp -s "$1" "$lbp_wt"; then
+    lbp_why=$(tail -n 1 "$lbp_work/write.err" | sed 's/^.*: cannot create //')
+    lbp_why="cannot write $2 (${lbp_why:-the copy is not complete: is the disk full?})"
+    rm -f "$lbp_wt"
+    return 1
+  fi
+  # A file that is replaced keeps its mode (a ruleset root reads at boot; a state file root's alone).
+  [ ! -f "$2" ] || chmod "$(stat -c %a -- "$2")" "$lbp_wt" 2>/dev/null || :
+  if ! mv -f "$lbp_wt" "$2" 2>"$lbp_work/write.err"; then
+    lbp_why="replacing $2 failed ($(tail -n 1 "$lbp_work/write.err"))"
+    rm -f "$lbp_wt"
+    return 1
+  fi
 }
 
 # ---- persistence (only ever after verification) ----
@@ -339,6 +654,43 @@ lbp_persist_target() {
   esac
 }
 
+# Is $1 somewhere a ruleset may be written? Sets lbp_why when not: a directory, a link, the engine's own state
+# or record, or an existing file that is not an iptables-save ruleset (it would be overwritten).
+lbp_persist_path_ok() {
+  case "$1" in
+    /*) ;;
+    *) lbp_why="$1 is not an absolute path"; return 1 ;;
+  esac
+  case "$1/" in
+    "$LBP_DIR"/* | "$LBP_RECORD"/* | /proc/* | /sys/* | /dev/*) lbp_why="$1 is not a place for a ruleset (the engine's own state, or a kernel file system)"; return 1 ;;
+  esac
+  if [ -L "$1" ]; then lbp_why="$1 is a symbolic link (to $(readlink "$1")); write the file it points to instead"; return 1; fi
+  [ ! -e "$1" ] || [ -f "$1" ] || { lbp_why="$1 exists and is not a regular file"; return 1; }
+  if [ -s "$1" ] && [ -n "$(grep -v -E -e '^(#.*|\*[a-z]+|:[^ ]+ [^ ]+( \[[0-9]+:[0-9]+\])?|(\[[0-9]+:[0-9]+\] )?-[AIN] .*|COMMIT)$' -e '^$' "$1" | head -n 1)" ]; then
+    lbp_why="$1 exists and is not an iptables-save ruleset: loopback-policy never overwrites it"
+    return 1
+  fi
+}
+
+# Persist one family's live rules to $2: the save is checked complete, faithful and loadable
+# (iptables-restore --test) before it replaces anything.
+lbp_persist_family() {
+  lbp_t=$(lbp_tool "$1")
+  lbp_persist_path_ok "$2" || lbp_die "persistence: refusing $2: $lbp_why; the verified rules are live but not saved. Fix: set persistence to a ruleset file"
+  mkdir -p "$(dirname "$2")" || lbp_die "persistence: cannot create $(dirname "$2"); the verified rules are live but not saved"
+  lbp_save_to "$1" "$lbp_work/persist" || lbp_die "persistence: $lbp_why; the verified rules are live but not saved; $2 is unchanged"
+  if [ "$1" = ipv4 ]; then lbp_roundtrip "$lbp_work/persist" ""; else lbp_roundtrip "" "$lbp_work/persist"; fi ||
+    lbp_die "persistence: $lbp_why; the verified rules are live but not saved; $2 is unchanged"
+  lbp_err=$("$lbp_t-restore" --test < "$lbp_work/persist" 2>&1) ||
+    lbp_die "persistence: $lbp_t-restore --test rejects the save ($lbp_err); the verified rules are live but not saved; $2 is unchanged"
+  if [ -f "$2" ] && lbp_same_rules "$lbp_work/persist" "$2"; then
+    lbp_say "$1: persisted ($lbp_pmethod): $2 already matches the live rules"
+    return 0
+  fi
+  lbp_write_file "$lbp_work/persist" "$2" || lbp_die "persistence: $lbp_why; the verified rules are live but not saved; $2 is unchanged"
+  lbp_say "$1: persisted ($lbp_pmethod): wrote $2"
+}
+
 lbp_persist() {
   lbp_persist_target
   if [ "$lbp_pmethod" = none ]; then
@@ -351,19 +703,7 @@ lbp_persist() {
   fi
   for lbp_fam in $lbp_families; do
     if [ "$lbp_fam" = ipv4 ]; then lbp_path=$lbp_p4; else lbp_path=$lbp_p6; fi
-    lbp_t=$(lbp_tool "$lbp_fam")
-    mkdir -p "$(dirname "$lbp_path")" || lbp_die "persistence: cannot create $(dirname "$lbp_path"); the verified rules are live but not saved"
-    "$lbp_t-save" > "$lbp_work/persist" || lbp_die "persistence: $lbp_t-save failed"
-    if [ -f "$lbp_path" ] && lbp_same_rules "$lbp_work/persist" "$lbp_path"; then
-      lbp_say "$lbp_fam: persisted ($lbp_pmethod): $lbp_path already matches the live rules"
-      continue
-    fi
-    lbp_tmp="$lbp_path.lbp-new"
-    if ! { cat "$lbp_work/persist" > "$lbp_tmp" && mv -f "$lbp_tmp" "$lbp_path"; } 2>"$lbp_work/persist.err"; then
-      rm -f "$lbp_tmp"
-      lbp_die "persistence: cannot write $lbp_path ($(tail -n 1 "$lbp_work/persist.err")); the verified rules are live but not saved"
-    fi
-    lbp_say "$lbp_fam: persisted ($lbp_pmethod): wrote $lbp_path"
+    lbp_persist_family "$lbp_fam" "$lbp_path"
   done
 }
 
@@ -382,25 +722,74 @@ lbp_backend() {
   iptables -V 2>/dev/null | head -n 1
 }
 
+# ---- the record of what the first run replaced (untagged lo rules), for remove to put back ----
+# Kept in $LBP_RECORD (default /etc/loopback-policy, root's alone), one file per family: chain <TAB> position
+# among the rules that stay <TAB> rule. Written at confirm, from what apply noted in the state directory.
+lbp_record_absorbed() {
+  for lbp_fam in $lbp_families; do
+    [ -s "$LBP_DIR/absorbed.$lbp_fam" ] || continue
+    lbp_secure_dir "$LBP_RECORD" record
+    { [ ! -f "$LBP_RECORD/absorbed.$lbp_fam" ] || cat "$LBP_RECORD/absorbed.$lbp_fam"; cat "$LBP_DIR/absorbed.$lbp_fam"; } |
+      awk '!seen[$0]++' > "$lbp_work/absorbed"
+    lbp_write_file "$lbp_work/absorbed" "$LBP_RECORD/absorbed.$lbp_fam" ||
+      lbp_die "cannot record the rules this policy replaced in $LBP_RECORD ($lbp_why); nothing was persisted"
+    rm -f "$LBP_DIR/absorbed.$lbp_fam"
+    lbp_say "$lbp_fam: recorded in $LBP_RECORD/absorbed.$lbp_fam what was replaced, for destroy to put back"
+  done
+}
+
 # ---- modes ----
+# Who else is in charge, whether iptables is there, and whether the saves of the families in $1 can be trusted
+# (complete, and faithful to what nftables holds: otherwise a snapshot, rollback or persisted file would not be
+# what the kernel holds). Another firewall in charge is handled by otherFirewall; an untrustworthy save always
+# stops the run, "ignore" or not, changing nothing.
 lbp_preflight() {
-  lbp_other=$(lbp_other_firewall)
+  lbp_other_firewall
+  if [ -z "$lbp_other" ] && [ "$lbp_have_iptables" = 1 ] && ! lbp_trust_saves "$1"; then
+    lbp_other="$lbp_why"
+    lbp_untrusted=1
+  else
+    lbp_untrusted=0
+  fi
   if [ -n "$lbp_other" ]; then
     case "$LBP_OTHER_FIREWALL" in
-      fail) lbp_die "$lbp_other and manages this firewall; loopback-policy changes nothing here. Configure loopback in that tool, or set otherFirewall: \"skip\" (leave the host alone) or \"ignore\" (apply anyway)" ;;
       skip)
         lbp_say "skipped: $lbp_other (otherFirewall: skip); nothing was changed"
         exit 0
         ;;
-      ignore) lbp_say "warning: $lbp_other; applying anyway (otherFirewall: ignore)" ;;
+      ignore)
+        [ "$lbp_untrusted" = 0 ] || lbp_die "$lbp_other; nothing was changed, even with otherFirewall: \"ignore\". Fix: manage those rules with nft only (outside iptables' tables), or remove them"
+        lbp_say "warning: $lbp_other; applying anyway (otherFirewall: ignore)"
+        ;;
+      *)
+        [ "$lbp_untrusted" = 0 ] || lbp_die "$lbp_other; nothing was changed. Fix: manage those rules with nft only (outside iptables' tables), or remove them; or set otherFirewall: \"skip\" to leave this host alone"
+        lbp_die "$lbp_other and manages this firewall; loopback-policy changes nothing here. Configure loopback in that tool, or set otherFirewall: \"skip\" (leave the host alone) or \"ignore\" (apply anyway)"
+        ;;
     esac
   fi
+  [ "$lbp_have_iptables" = 1 ] || lbp_die "iptables is not installed (Debian/Ubuntu: apt-get install iptables; RHEL/Fedora: dnf install iptables-nft); nothing was changed"
+}
+
+# Are the filter-table saves of the families in $1 complete and faithful? Sets lbp_why when not.
+lbp_trust_saves() {
+  lbp_ts4="" lbp_ts6=""
+  for lbp_tf in $1; do
+    lbp_save_to "$lbp_tf" "$lbp_work/trust.$lbp_tf" -t filter || { lbp_why="$lbp_tf: $lbp_why"; return 1; }
+    if [ "$lbp_tf" = ipv4 ]; then lbp_ts4="$lbp_work/trust.ipv4"; else lbp_ts6="$lbp_work/trust.ipv6"; fi
+  done
+  lbp_roundtrip "$lbp_ts4" "$lbp_ts6"
+}
+
+# The families a run of the policy touches, without saying anything (lbp_pick_families says it).
+lbp_policy_families() {
+  if [ "$LBP_IPV6" != off ] && [ -z "$(lbp_ipv6_unavailable)" ]; then echo "ipv4 ipv6"; else echo ipv4; fi
 }
 
 lbp_apply() {
   lbp_lock
-  lbp_preflight
+  lbp_preflight "$(lbp_policy_families)"
   lbp_say "host: $(lbp_backend); policy $LBP_POLICY; generation $LBP_GEN"
+  lbp_pick_families
   if [ -f "$LBP_DIR/pending" ] && { [ "$(cat "$LBP_DIR/pending")" != "$LBP_GEN" ] || ! lbp_timer_alive; }; then
     if [ -f "$LBP_DIR/changed" ]; then
       lbp_say "an unconfirmed change of generation $(cat "$LBP_DIR/pending") is pending; rolling it back first"
@@ -409,13 +798,15 @@ lbp_apply() {
       lbp_say "a run of generation $(cat "$LBP_DIR/pending") stopped before changing anything; clearing its guard"
     fi
     lbp_clear_pending
+    rm -f "$LBP_DIR/absorbed.ipv4" "$LBP_DIR/absorbed.ipv6"
   fi
   rm -f "$LBP_DIR/rolledback.$LBP_GEN"
   # The instance that applies a generation owns its rules, until another instance applies it (a replacement).
   [ -z "$LBP_INSTANCE" ] || echo "$LBP_INSTANCE" > "$LBP_DIR/owner.$LBP_GEN"
-  lbp_pick_families
   for lbp_fam in $lbp_families; do
-    "$(lbp_tool "$lbp_fam")-save" -c -t filter > "$lbp_work/snapshot.$lbp_fam" || lbp_die "$lbp_fam: cannot snapshot the current rules"
+    lbp_save_to "$lbp_fam" "$lbp_work/snapshot.$lbp_fam" -c -t filter || lbp_die "$lbp_fam: cannot snapshot the current rules: $lbp_why; nothing was changed"
+    lbp_err=$("$(lbp_tool "$lbp_fam")-restore" --test < "$lbp_work/snapshot.$lbp_fam" 2>&1) ||
+      lbp_die "$lbp_fam: the snapshot of the current rules does not load back ($lbp_err); nothing was changed"
   done
   # Arm the guard before touching anything: an SSH session cut at any later point still ends in a rollback.
   lbp_pending_change=0
@@ -439,6 +830,7 @@ lbp_apply() {
           "$(lbp_tool "$lbp_f")-restore" -w "$LBP_LOCK_WAIT" -c < "$lbp_work/snapshot.$lbp_f" ||
             lbp_die "$lbp_fam: verification failed ($lbp_why) AND restoring the previous rules failed: check the host by hand"
         done
+        rm -f "$LBP_DIR/absorbed.ipv4" "$LBP_DIR/absorbed.ipv6"
         [ "$lbp_armed" = 0 ] || lbp_clear_pending
         lbp_die "$lbp_fam: verification failed: $lbp_why. The previous rules were restored; nothing was persisted"
       fi
@@ -449,7 +841,9 @@ lbp_apply() {
     [ "$lbp_armed" = 0 ] || lbp_clear_pending
     lbp_say "result: unchanged"
   elif [ -f "$LBP_DIR/pending" ]; then
-    lbp_say "result: changed; rollback armed: the previous rules come back ${LBP_ROLLBACK_SECONDS}s after the change unless a new SSH connection confirms"
+    # The window the confirming connection must meet starts now, when the verified change is in place.
+    date +%s > "$LBP_DIR/verified"
+    lbp_say "result: changed; rollback armed: the previous rules come back ${LBP_ROLLBACK_SECONDS}s from now unless a new SSH connection confirms"
   else
     lbp_say "result: changed (rollback guard off)"
   fi
@@ -459,10 +853,11 @@ lbp_apply() {
 # the snapshot unless `confirm` (a new SSH connection) removes the pending mark first.
 lbp_arm_rollback() {
   for lbp_f in $lbp_families; do
-    cp "$lbp_work/snapshot.$lbp_f" "$LBP_DIR/snapshot.$lbp_f" || lbp_die "cannot keep the rollback snapshot in $LBP_DIR"
+    lbp_write_file "$lbp_work/snapshot.$lbp_f" "$LBP_DIR/snapshot.$lbp_f" || lbp_die "cannot keep the rollback snapshot in $LBP_DIR ($lbp_why); nothing was changed"
   done
-  cp "$0" "$LBP_DIR/engine.sh" || lbp_die "cannot keep the rollback script in $LBP_DIR"
-  rm -f "$LBP_DIR/timer.pid" "$LBP_DIR/changed"
+  # $0 passed lbp_check_self: nobody but root and its owner could have written it. The copy is root's own.
+  lbp_write_file "$0" "$LBP_DIR/engine.sh" || lbp_die "cannot keep the rollback script in $LBP_DIR ($lbp_why); nothing was changed"
+  rm -f "$LBP_DIR/timer.pid" "$LBP_DIR/changed" "$LBP_DIR/verified"
   echo "$LBP_GEN" > "$LBP_DIR/pending"
   if command -v setsid >/dev/null 2>&1; then
     setsid /bin/sh "$LBP_DIR/engine.sh" rollback-timer </dev/null >>"$LBP_DIR/rollback.log" 2>&1 9>&- &
@@ -496,21 +891,41 @@ lbp_timer_alive() {
     tr '\000' ' ' < "/proc/$lbp_pid/cmdline" 2>/dev/null | grep -q -- ' rollback-timer'
 }
 
+# The timer: rolls back unless confirmed within rollbackSeconds of the verified change (or of arming, when the
+# run never got to verify: a cut session). It never gives up: a failed restore (xtables lock held) is retried.
 lbp_rollback_timer() {
   echo "$$" > "$LBP_DIR/timer.pid"
-  sleep "$LBP_ROLLBACK_SECONDS" &
-  wait $!
-  lbp_lock
-  if [ ! -f "$LBP_DIR/pending" ] || [ "$(cat "$LBP_DIR/pending")" != "$LBP_GEN" ]; then
-    exit 0
-  fi
-  if lbp_restore_snapshots; then
-    lbp_msg="rolled back at $(date -u '+%Y-%m-%dT%H:%M:%SZ'): no new SSH connection confirmed generation $LBP_GEN within ${LBP_ROLLBACK_SECONDS}s"
-  else
-    lbp_msg="rollback FAILED at $(date -u '+%Y-%m-%dT%H:%M:%SZ') for generation $LBP_GEN: restore the rules by hand"
-  fi
+  lbp_armed_at=$(date +%s)
+  trap 'kill "$lbp_sleep" 2>/dev/null; exit 0' TERM
+  lbp_wait=$LBP_ROLLBACK_SECONDS
+  lbp_tries=0
+  while :; do
+    sleep "$lbp_wait" &
+    lbp_sleep=$!
+    wait "$lbp_sleep"
+    lbp_lock
+    if [ ! -f "$LBP_DIR/pending" ] || [ "$(cat "$LBP_DIR/pending")" != "$LBP_GEN" ]; then
+      exit 0
+    fi
+    lbp_base=$lbp_armed_at
+    [ ! -s "$LBP_DIR/verified" ] || lbp_base=$(cat "$LBP_DIR/verified")
+    lbp_left=$((lbp_base + LBP_ROLLBACK_SECONDS - $(date +%s)))
+    if [ "$lbp_left" -gt 0 ]; then
+      exec 9>&-
+      lbp_wait=$lbp_left
+      continue
+    fi
+    if lbp_restore_snapshots; then
+      break
+    fi
+    lbp_tries=$((lbp_tries + 1))
+    lbp_say "rollback of generation $LBP_GEN failed (attempt $lbp_tries); retrying in 5s"
+    exec 9>&-
+    lbp_wait=5
+  done
+  lbp_msg="rolled back at $(date -u '+%Y-%m-%dT%H:%M:%SZ'): no new SSH connection confirmed generation $LBP_GEN within ${LBP_ROLLBACK_SECONDS}s"
   echo "$lbp_msg" > "$LBP_DIR/rolledback.$LBP_GEN"
-  rm -f "$LBP_DIR/timer.pid"
+  rm -f "$LBP_DIR/timer.pid" "$LBP_DIR/absorbed.ipv4" "$LBP_DIR/absorbed.ipv6"
   lbp_clear_pending
   command -v logger >/dev/null 2>&1 && logger -t loopback-policy "$lbp_msg"
   lbp_say "$lbp_msg"
@@ -518,11 +933,11 @@ lbp_rollback_timer() {
 
 lbp_confirm() {
   lbp_lock
-  lbp_preflight
+  lbp_preflight "$(lbp_policy_families)"
   if [ -f "$LBP_DIR/rolledback.$LBP_GEN" ]; then
     lbp_msg=$(cat "$LBP_DIR/rolledback.$LBP_GEN")
     rm -f "$LBP_DIR/rolledback.$LBP_GEN"
-    lbp_die "the change was rolled back on the host ($lbp_msg). The policy probably cuts SSH, or connecting again took longer than rollbackSeconds (${LBP_ROLLBACK_SECONDS}s). The previous rules are live; nothing was persisted"
+    lbp_die "the change was rolled back on the host ($lbp_msg). The policy probably cuts SSH, or connecting again took longer than rollbackSeconds (${LBP_ROLLBACK_SECONDS}s). Nothing was persisted"
   fi
   if [ -f "$LBP_DIR/pending" ]; then
     [ "$(cat "$LBP_DIR/pending")" = "$LBP_GEN" ] || lbp_die "a change of another generation ($(cat "$LBP_DIR/pending")) is awaiting confirmation: another deploy is running against this host"
@@ -535,6 +950,7 @@ lbp_confirm() {
     [ ! -s "$lbp_work/$lbp_fam.restore" ] ||
       lbp_die "$lbp_fam: the managed rules are not in place any more ($(lbp_summary "$lbp_work/$lbp_fam.report") would be needed); nothing was persisted: deploy again"
   done
+  lbp_record_absorbed
   lbp_persist
 }
 
@@ -544,42 +960,86 @@ lbp_remove() {
     lbp_say "left in place: the rules of generation $LBP_GEN now belong to instance $(cat "$LBP_DIR/owner.$LBP_GEN"), which replaced this one ($LBP_INSTANCE)"
     return 0
   fi
+  # Every family whose tools work: rules added while IPv6 was on stay in ip6tables when it is later disabled.
+  lbp_families=ipv4
+  if command -v ip6tables >/dev/null 2>&1 && ip6tables -w "$LBP_LOCK_WAIT" -n -L INPUT >/dev/null 2>&1; then
+    lbp_families="ipv4 ipv6"
+  fi
+  # Removing is never skipped for another firewall: what we added is ours to take away. A save we cannot trust is.
+  lbp_other_firewall
+  [ "$lbp_have_iptables" = 1 ] || lbp_die "iptables is not installed; nothing was removed"
+  lbp_trust_saves "$lbp_families" || lbp_die "$lbp_why; nothing was removed. Fix: manage those rules with nft only (outside iptables' tables), or remove them, then destroy again"
   rm -f "$LBP_DIR/owner.$LBP_GEN"
   if [ -f "$LBP_DIR/pending" ] && [ "$(cat "$LBP_DIR/pending")" = "$LBP_GEN" ]; then
     lbp_clear_pending
   fi
-  lbp_families=ipv4
-  if [ "$LBP_IPV6" != off ] && [ -z "$(lbp_ipv6_unavailable)" ]; then
-    lbp_families="ipv4 ipv6"
-  fi
+  lbp_changed=0
   for lbp_fam in $lbp_families; do
     lbp_t=$(lbp_tool "$lbp_fam")
-    lbp_save "$lbp_fam" | grep -F -- "lbp:$LBP_GEN:" | sed 's/^-A /-D /' > "$lbp_work/$lbp_fam.restore"
+    lbp_save "$lbp_fam" > "$lbp_work/$lbp_fam.current" || lbp_die "$lbp_fam: $lbp_why; nothing was removed"
+    # Ours: the rules of this generation's tags that have the shape we write (lbp_diff with nothing desired).
+    : > "$lbp_work/$lbp_fam.none"
+    lbp_diff "$lbp_work/$lbp_fam.none" "$lbp_work/$lbp_fam.current" "$lbp_work/$lbp_fam.all" \
+      "$lbp_work/$lbp_fam.allreport" "$lbp_work/$lbp_fam.lookalike" "$lbp_work/$lbp_fam.untagged"
+    lbp_report_lookalikes "$lbp_fam"
+    grep -F -- "\"lbp:$LBP_GEN:" "$lbp_work/$lbp_fam.all" > "$lbp_work/$lbp_fam.restore" || :
     lbp_n=$(wc -l < "$lbp_work/$lbp_fam.restore" | tr -d ' ')
-    if [ "$lbp_n" = 0 ]; then
-      lbp_say "$lbp_fam: no managed rules of generation $LBP_GEN to remove"
-      continue
+    # When no managed rule of any generation stays, put back what the first run replaced.
+    lbp_back=0
+    if [ -f "$LBP_RECORD/absorbed.$lbp_fam" ] && [ "$(grep -c -F -- '"lbp:' "$lbp_work/$lbp_fam.all")" = "$lbp_n" ]; then
+      lbp_secure_dir "$LBP_RECORD" record
+      while IFS="$lbp_tab" read -r lbp_rc lbp_rp lbp_rl; do
+        grep -q -x -F -- "$lbp_rl" "$lbp_work/$lbp_fam.current" && continue
+        # At its place among the rules that stay, or at the end of the chain when it has become shorter.
+        lbp_len=$(( $(grep -c -- "^-A $lbp_rc " "$lbp_work/$lbp_fam.current") - $(grep -c -- "^-D $lbp_rc " "$lbp_work/$lbp_fam.restore") + $(grep -c -- "^-I $lbp_rc " "$lbp_work/$lbp_fam.restore") ))
+        [ "$lbp_rp" -le $((lbp_len + 1)) ] || lbp_rp=$((lbp_len + 1))
+        echo "-I $lbp_rc $lbp_rp ${lbp_rl#"-A $lbp_rc "}" >> "$lbp_work/$lbp_fam.restore"
+        lbp_back=$((lbp_back + 1))
+      done < "$LBP_RECORD/absorbed.$lbp_fam"
+      lbp_drop_record=1
+    else
+      lbp_drop_record=0
     fi
-    { echo '*filter'; cat "$lbp_work/$lbp_fam.restore"; echo COMMIT; } > "$lbp_work/$lbp_fam.in"
-    lbp_err=$("$lbp_t-restore" -w "$LBP_LOCK_WAIT" --noflush < "$lbp_work/$lbp_fam.in" 2>&1) ||
-      lbp_die "$lbp_fam: $lbp_t-restore refused the removal, nothing was removed: $lbp_err"
-    lbp_say "$lbp_fam: removed $lbp_n managed rules of generation $LBP_GEN"
+    if [ "$lbp_n" = 0 ] && [ "$lbp_back" = 0 ]; then
+      lbp_say "$lbp_fam: no managed rules of generation $LBP_GEN to remove"
+    else
+      { echo '*filter'; cat "$lbp_work/$lbp_fam.restore"; echo COMMIT; } > "$lbp_work/$lbp_fam.in"
+      lbp_err=$("$lbp_t-restore" -w "$LBP_LOCK_WAIT" --noflush < "$lbp_work/$lbp_fam.in" 2>&1) ||
+        lbp_die "$lbp_fam: $lbp_t-restore refused the removal, nothing was removed: $lbp_err"
+      lbp_changed=1
+      lbp_say "$lbp_fam: removed $lbp_n managed rules of generation $LBP_GEN"
+      [ "$lbp_back" = 0 ] || lbp_say "$lbp_fam: put back $lbp_back rules the first run had replaced (from $LBP_RECORD/absorbed.$lbp_fam)"
+    fi
+    [ "$lbp_drop_record" = 0 ] || rm -f "$LBP_RECORD/absorbed.$lbp_fam"
   done
   lbp_persist
 }
 
 lbp_check() {
-  lbp_preflight
+  lbp_preflight "$(lbp_policy_families)"
   lbp_pick_families
+  lbp_persist_target
   lbp_drift=0
   for lbp_fam in $lbp_families; do
     lbp_plan "$lbp_fam"
+    lbp_report_lookalikes "$lbp_fam"
     if [ -s "$lbp_work/$lbp_fam.restore" ]; then
       lbp_drift=1
       lbp_say "$lbp_fam: drifted: converging would do: $(lbp_summary "$lbp_work/$lbp_fam.report")"
-    else
-      lbp_say "$lbp_fam: compliant"
+      continue
     fi
+    if [ "$lbp_pmethod" != none ]; then
+      if [ "$lbp_fam" = ipv4 ]; then lbp_path=$lbp_p4; else lbp_path=$lbp_p6; fi
+      lbp_missing=$(cut -f 3 "$lbp_work/$lbp_fam.desired" | while IFS= read -r lbp_dl; do
+        grep -q -x -F -- "$lbp_dl" "$lbp_path" 2>/dev/null || { echo "$lbp_dl"; break; }
+      done)
+      if [ -n "$lbp_missing" ]; then
+        lbp_drift=1
+        lbp_say "$lbp_fam: drifted: the live rules are in place but not persisted: $lbp_path lacks \"$lbp_missing\" (a reboot would lose them); deploy again"
+        continue
+      fi
+    fi
+    lbp_say "$lbp_fam: compliant"
   done
   if [ "$lbp_drift" = 1 ]; then
     lbp_say "result: drifted"
