@@ -11,6 +11,10 @@ const common = {
 };
 
 module.exports = {
+  // Every temp file of the run goes in a directory of its own, removed at the end (cdktf's Testing helpers never
+  // remove theirs): see global-setup.js.
+  globalSetup: "<rootDir>/global-setup.js",
+  globalTeardown: "<rootDir>/global-teardown.js",
   projects: [
     { ...common, displayName: "unit", testMatch: ["<rootDir>/__tests__/unit/**/*.test.ts"] },
     { ...common, displayName: "netns", testMatch: ["<rootDir>/__tests__/netns/**/*.test.ts"] },

@@ -57,7 +57,7 @@ test("GIVEN the SSH session cut right after the rules were applied THEN the host
   const file = join(e2e.work, "apply.sh");
   writeFileSync(file, hostScript("apply", { rollbackSeconds: 5 }, "c0ffee00", "lab-3"));
   const client = spawn("ssh", ["-i", fleet.connection.privateKeyPath, "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-    `root@${x.address}`, 'f=$(mktemp) && cat > "$f" && /bin/sh "$f"'], { stdio: ["pipe", "pipe", "pipe"] });
+    `root@${x.address}`, `f=$(mktemp '${e2e.work}/upload.XXXXXX') && cat > "$f" && /bin/sh "$f"`], { stdio: ["pipe", "pipe", "pipe"] });
   let out = "";
   const cut = new Promise<void>((resolve) => {
     client.stdout.on("data", (d) => {

@@ -214,7 +214,6 @@ afterAll(() => {
       stopPostgres();
     } finally {
       for (const f of localStateFiles()) rmSync(f, { force: true });
-      if (!process.env.LBP_KEEP_WORK) rmSync(work, { recursive: true, force: true });
       if (pg.dir) rmSync(pg.dir, { recursive: true, force: true });
     }
   }

@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from "fs";
+import { mkdtempSync, rmSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
 import { Testing, TerraformStack } from "cdktf";
@@ -115,17 +115,31 @@ export const BAD_INPUTS: readonly BadInput[] = [
 
 /** The error a bad input gives, exactly (throws when it gives none, or another kind of error). */
 export function errorOf(input: BadInput): LoopbackPolicyError {
+  return attempt(input).error;
+}
+
+/** How docs/INPUTS.md shows the fleet file of the fleet-file inputs (which is written to a temp directory of its own). */
+const SHOWN_FLEET_FILE = "/tmp/lbp-bad-inputs/fleet.json";
+
+/** The error a bad input gives, and for a fleet-file input the file it was read from (removed since). */
+function attempt(input: BadInput): { error: LoopbackPolicyError; file?: string } {
+  if (typeof input.props.fleetFile !== "string") {
+    return { error: thrownBy(input, () => new LoopbackPolicy(new TerraformStack(Testing.app(), "bad"), "loopback", input.props as unknown as LoopbackPolicyProps)) };
+  }
+  const dir = mkdtempSync(join(tmpdir(), "lbp-bad-inputs-"));
   try {
-    if (typeof input.props.fleetFile === "string") {
-      const dir = join(tmpdir(), "lbp-bad-inputs");
-      mkdirSync(dir, { recursive: true });
-      const file = join(dir, "fleet.json");
-      writeFileSync(file, input.props.fleetFile);
-      // What the app (main.ts) does with a fleet file, short of writing cdktf.out.
-      addFleetStacks(new App({ outdir: join(dir, "out") }), readFleetFile(file, "LOOPBACK_FLEET"), file, dir);
-    } else {
-      new LoopbackPolicy(new TerraformStack(Testing.app(), "bad"), "loopback", input.props as unknown as LoopbackPolicyProps);
-    }
+    const file = join(dir, "fleet.json");
+    writeFileSync(file, input.props.fleetFile);
+    // What the app (main.ts) does with a fleet file, short of writing cdktf.out.
+    return { error: thrownBy(input, () => addFleetStacks(new App({ outdir: join(dir, "out") }), readFleetFile(file, "LOOPBACK_FLEET"), file, dir)), file };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function thrownBy(input: BadInput, f: () => unknown): LoopbackPolicyError {
+  try {
+    f();
   } catch (e) {
     if (e instanceof LoopbackPolicyError) return e;
     throw e;
@@ -137,8 +151,9 @@ export function errorOf(input: BadInput): LoopbackPolicyError {
 export function inputsDocument(): string {
   const esc = (s: string) => s.replace(/\|/g, "\\|").replace(/\n/g, " ");
   const rows = BAD_INPUTS.map((b) => {
-    const e = errorOf(b);
-    const problem = e.message.slice(e.field.length + 2, e.message.length - `. Fix: ${e.fix}`.length);
+    const { error: e, file } = attempt(b);
+    let problem = e.message.slice(e.field.length + 2, e.message.length - `. Fix: ${e.fix}`.length);
+    if (file !== undefined) problem = problem.split(file).join(SHOWN_FLEET_FILE);
     return `| \`${esc(b.prop)}\` | \`${esc(b.value)}\` | \`${esc(e.field)}\` | ${esc(problem)} | ${esc(e.fix)} |`;
   });
   return [

@@ -18,7 +18,8 @@ export interface CliRun {
  * and a stack of its own whose local state is removed before and after. `cdktf(...)` runs the real CLI through
  * `npm run deploy|destroy` with the fleet file, and keeps each run's log in the directory. With a `labId`, the
  * lab is lab.sh's LBP_LAB_ID of that number (its own namespaces and subnets, so suites can run side by side),
- * set in this process's environment until `tearDown()`.
+ * set in this process's environment until `tearDown()`, which also removes the directory (LBP_KEEP_WORK=1 keeps it:
+ * CLI logs, cdktf.out).
  */
 export class E2eStack {
   readonly work: string;
@@ -64,10 +65,14 @@ export class E2eStack {
     for (const f of [`terraform.${this.stack}.tfstate`, `terraform.${this.stack}.tfstate.backup`]) rmSync(join(ROOT, f), { force: true });
   }
 
-  /** Lab down, state removed and LBP_LAB_ID as it was, even when one of them fails. */
+  /**
+   * Lab down, state removed and LBP_LAB_ID as it was, even when one of them fails; the work directory removed once
+   * the lab is down (it holds the lab's state, which `lab.sh down` needs when the first attempt failed).
+   */
   tearDown(): void {
     try {
       this.lab.down();
+      if (!process.env.LBP_KEEP_WORK) rmSync(this.work, { recursive: true, force: true });
     } finally {
       this.removeState();
       if (this.labId !== undefined) {
