@@ -44,9 +44,10 @@ export interface RunResult {
   stderr: string;
 }
 
-/** The contract of a refusal: exit 1 and "FAILED" on stderr (the output is in the diff when it is not). */
+/** The contract of a refusal: exit 1 and "FAILED" (the engine's own word) on stderr (the output is in the diff when it is not). */
 export function expectRefused(r: RunResult): void {
-  expect({ status: r.status, failed: /FAILED/i.test(r.stderr) }).toEqual({ status: 1, failed: true });
+  // Case-sensitive: iptables tools print their own lower-case "failed" (e.g. "Parsing nftables rule failed").
+  expect({ status: r.status, failed: /FAILED/.test(r.stderr) }).toEqual({ status: 1, failed: true });
 }
 
 /** The refusal says what it saw: stderr matches every pattern. */
