@@ -188,12 +188,23 @@ lbp_loopback_address() {
 lbp_save_to() {
   lbp_sf=$1 lbp_so=$2
   shift 2
-  if ! "$(lbp_tool "$lbp_sf")-save" "$@" > "$lbp_so" 2> "$lbp_work/save.err"; then
-    lbp_why="$(lbp_tool "$lbp_sf")-save failed: $(tail -n 1 "$lbp_work/save.err")"
-    return 1
-  fi
+  # iptables-save exits 0 when its output cannot be written: the save goes through cat, whose status says
+  # whether every byte was written; both statuses come back through fd 3 (a pipe, not the disk).
+  lbp_st=$( { { "$(lbp_tool "$lbp_sf")-save" "$@" 2>"$lbp_work/save.err"; echo "save=$?" >&3; } |
+    { cat > "$lbp_so" || echo "write=failed" >&3; }; } 3>&1 )
+  case "$lbp_st" in
+    *write=failed*)
+      lbp_why="cannot write the save to $lbp_so (no space left in $(dirname "$lbp_so")?)"
+      return 1
+      ;;
+    *save=0*) ;;
+    *)
+      lbp_why="$(lbp_tool "$lbp_sf")-save failed (${lbp_st#save=}): $(tail -n 1 "$lbp_work/save.err" 2>/dev/null)"
+      return 1
+      ;;
+  esac
   if grep -q '^# Table .*incompatible' "$lbp_so" || grep -q 'incompatible' "$lbp_work/save.err"; then
-    lbp_why="$(lbp_tool "$lbp_sf")-save cannot express every rule ($( { grep -h '^# Table .*incompatible' "$lbp_so"; grep -h 'incompatible' "$lbp_work/save.err"; } | head -n 1 | sed 's/^# *//')): nftables rules that iptables does not manage are in its tables"
+    lbp_why="$(lbp_tool "$lbp_sf")-save cannot express every rule ($( { grep -h '^# Table .*incompatible' "$lbp_so"; grep -h 'incompatible' "$lbp_work/save.err"; } | head -n 1 | sed 's/^# *//')): a native nftables ruleset shares iptables' tables"
     return 1
   fi
   lbp_complete "$lbp_so" || { lbp_why="$(lbp_tool "$lbp_sf")-save wrote an incomplete file ($lbp_why)"; return 1; }
@@ -311,7 +322,7 @@ lbp_other_firewall() {
       "") ;;
       *firewalld*) lbp_other="firewalld's nftables ruleset is loaded (table $lbp_nft)"; return 0 ;;
       *)
-        if [ "$lbp_backend_nft" = 1 ]; then
+        if [ "$lbp_backend_nft" = 1 ] || [ "$lbp_have_iptables" = 0 ]; then
           lbp_other="a native nftables ruleset is loaded (table $lbp_nft)"
         else
           lbp_other="nftables tables are loaded (table $lbp_nft) while iptables uses the legacy backend"
@@ -327,7 +338,8 @@ lbp_other_firewall() {
         ip6*) lbp_ln=/proc/net/ip6_tables_names ;;
         *) lbp_ln=/proc/net/ip_tables_names ;;
       esac
-      { [ -s "$lbp_ln" ] && command -v "$lbp_lt" >/dev/null 2>&1; } || continue
+      # /proc files have no size: read them.
+      { [ -n "$(cat "$lbp_ln" 2>/dev/null)" ] && command -v "$lbp_lt" >/dev/null 2>&1; } || continue
       lbp_lr=$("$lbp_lt" 2>/dev/null | grep -E '^-A |^:[A-Z]+ (DROP|REJECT)' | head -n 1)
       if [ -n "$lbp_lr" ]; then
         lbp_other="iptables-legacy tables are loaded beside iptables-nft and still filter packets ($lbp_lt: $lbp_lr)"
@@ -374,10 +386,11 @@ lbp_rule() {
     "$2" "$LBP_GEN" "$3" "$2" "$4" "$LBP_GEN" "$3" "$5"
 }
 
-# The filter table of a family, as iptables-save prints it, without counters; checked complete and faithful.
+# The filter table of family $1, as iptables-save prints it, without counters, in file $2; checked complete.
 lbp_save() {
   lbp_save_to "$1" "$lbp_work/$1.raw" -t filter || return 1
-  sed -e 's/^\[[0-9]*:[0-9]*\] //' -e 's/ \[[0-9]*:[0-9]*\]$//' "$lbp_work/$1.raw"
+  sed -e 's/^\[[0-9]*:[0-9]*\] //' -e 's/ \[[0-9]*:[0-9]*\]$//' "$lbp_work/$1.raw" > "$2" ||
+    { lbp_why="cannot write $2 (is $LBP_DIR full?)"; return 1; }
 }
 
 # Compare the desired rules ($1) with a saved filter table ($2). Writes the iptables-restore commands that
@@ -466,7 +479,7 @@ lbp_summary() {
 lbp_plan() {
   lbp_fam=$1
   lbp_rules > "$lbp_work/$lbp_fam.desired"
-  lbp_save "$lbp_fam" > "$lbp_work/$lbp_fam.current" || lbp_die "$lbp_fam: $lbp_why; nothing was changed"
+  lbp_save "$lbp_fam" "$lbp_work/$lbp_fam.current" || lbp_die "$lbp_fam: $lbp_why; nothing was changed"
   lbp_diff "$lbp_work/$lbp_fam.desired" "$lbp_work/$lbp_fam.current" "$lbp_work/$lbp_fam.restore" \
     "$lbp_work/$lbp_fam.report" "$lbp_work/$lbp_fam.lookalike" "$lbp_work/$lbp_fam.absorbed"
 }
@@ -494,7 +507,8 @@ lbp_converge() {
     [ "$lbp_try" -le 3 ] || lbp_die "$lbp_fam: the ruleset kept changing underneath (3 attempts): another tool is rewriting INPUT/OUTPUT"
     [ "$lbp_try" -eq 1 ] || lbp_say "$lbp_fam: the ruleset changed while applying; converging again"
     lbp_say "$lbp_fam: $(lbp_summary "$lbp_work/$lbp_fam.report")"
-    { echo '*filter'; cat "$lbp_work/$lbp_fam.restore"; echo COMMIT; } > "$lbp_work/$lbp_fam.in"
+    { echo '*filter' && cat "$lbp_work/$lbp_fam.restore" && echo COMMIT; } > "$lbp_work/$lbp_fam.in" ||
+      lbp_undo_and_die "$lbp_fam: cannot write the change to $lbp_work (no space left in $LBP_DIR?); nothing of it was applied"
     # What this run replaces, for remove to put back (kept in the state directory until confirm records it).
     if [ -s "$lbp_work/$lbp_fam.absorbed" ]; then
       cat "$lbp_work/$lbp_fam.absorbed" >> "$LBP_DIR/absorbed.$lbp_fam" || lbp_die "cannot note the replaced rules in $LBP_DIR"
@@ -505,13 +519,28 @@ lbp_converge() {
     if ! lbp_err=$("$lbp_t-restore" -w "$LBP_LOCK_WAIT" --noflush < "$lbp_work/$lbp_fam.in" 2>&1); then
       [ "${lbp_marked:-0}" = 0 ] || [ "$lbp_changed" = 1 ] || rm -f "$LBP_DIR/changed"
       case "$lbp_err" in
-        *xtables\ lock*) lbp_die "$lbp_fam: another program held the xtables lock for more than ${LBP_LOCK_WAIT}s (lockWaitSeconds); nothing was applied: $lbp_err" ;;
+        *xtables\ lock*) lbp_why="$lbp_fam: another program held the xtables lock for more than ${LBP_LOCK_WAIT}s (lockWaitSeconds); nothing of it was applied: $lbp_err" ;;
+        *) lbp_why="$lbp_fam: $lbp_t-restore refused the change, nothing of it was applied: $lbp_err" ;;
       esac
-      lbp_die "$lbp_fam: $lbp_t-restore refused the change, nothing of it was applied: $lbp_err"
+      lbp_undo_and_die "$lbp_why"
     fi
     lbp_changed=1
     lbp_try=$((lbp_try + 1))
   done
+}
+
+# Die with $1; a change this run already made (another family) is undone first, from the snapshot.
+lbp_undo_and_die() {
+  if [ "${lbp_changed:-0}" = 1 ]; then
+    for lbp_f in $lbp_families; do
+      "$(lbp_tool "$lbp_f")-restore" -w "$LBP_LOCK_WAIT" -c < "$lbp_work/snapshot.$lbp_f" ||
+        lbp_die "$1, AND restoring the previous rules failed: check the host by hand"
+    done
+    rm -f "$LBP_DIR/absorbed.ipv4" "$LBP_DIR/absorbed.ipv6"
+    lbp_clear_pending
+    lbp_die "$1. The previous rules were restored; nothing was persisted"
+  fi
+  lbp_die "$1"
 }
 
 # Packet counters of this generation's lo-in and lo-out rules in INPUT and OUTPUT, "in out" (-1 when missing).
@@ -709,9 +738,7 @@ lbp_persist() {
 
 # Same rules, ignoring comments (timestamps) and counters.
 lbp_same_rules() {
-  lbp_norm "$1" > "$lbp_work/norm.a"
-  lbp_norm "$2" > "$lbp_work/norm.b"
-  cmp -s "$lbp_work/norm.a" "$lbp_work/norm.b"
+  lbp_norm "$1" > "$lbp_work/norm.a" && lbp_norm "$2" > "$lbp_work/norm.b" && cmp -s "$lbp_work/norm.a" "$lbp_work/norm.b"
 }
 
 lbp_norm() {
@@ -777,7 +804,14 @@ lbp_trust_saves() {
     lbp_save_to "$lbp_tf" "$lbp_work/trust.$lbp_tf" -t filter || { lbp_why="$lbp_tf: $lbp_why"; return 1; }
     if [ "$lbp_tf" = ipv4 ]; then lbp_ts4="$lbp_work/trust.ipv4"; else lbp_ts6="$lbp_work/trust.ipv6"; fi
   done
-  lbp_roundtrip "$lbp_ts4" "$lbp_ts6"
+  lbp_roundtrip "$lbp_ts4" "$lbp_ts6" || return 1
+  # Every file of a run is checked where it matters, but the plan's own (awk) files cannot be: a run starts only
+  # with room for several copies of the rules in the state directory.
+  lbp_need=$(( ($(cat "$lbp_work"/trust.* | wc -c) * 8) / 1024 + 256 ))
+  lbp_free=$(df -Pk "$LBP_DIR" 2>/dev/null | awk 'NR == 2 { print $4 }')
+  if [ -n "$lbp_free" ] && [ "$lbp_free" -lt "$lbp_need" ]; then
+    lbp_die "the state directory $LBP_DIR has ${lbp_free} KB free and a run needs about ${lbp_need} KB; nothing was changed. Fix: free space there"
+  fi
 }
 
 # The families a run of the policy touches, without saying anything (lbp_pick_families says it).
@@ -825,16 +859,8 @@ lbp_apply() {
   done
   for lbp_fam in $lbp_families; do
     if ! lbp_verify "$lbp_fam"; then
-      if [ "$lbp_changed" = 1 ]; then
-        for lbp_f in $lbp_families; do
-          "$(lbp_tool "$lbp_f")-restore" -w "$LBP_LOCK_WAIT" -c < "$lbp_work/snapshot.$lbp_f" ||
-            lbp_die "$lbp_fam: verification failed ($lbp_why) AND restoring the previous rules failed: check the host by hand"
-        done
-        rm -f "$LBP_DIR/absorbed.ipv4" "$LBP_DIR/absorbed.ipv6"
-        [ "$lbp_armed" = 0 ] || lbp_clear_pending
-        lbp_die "$lbp_fam: verification failed: $lbp_why. The previous rules were restored; nothing was persisted"
-      fi
-      lbp_die "$lbp_fam: verification failed: $lbp_why. Nothing was changed or persisted"
+      [ "$lbp_changed" = 1 ] || lbp_die "$lbp_fam: verification failed: $lbp_why. Nothing was changed or persisted"
+      lbp_undo_and_die "$lbp_fam: verification failed: $lbp_why"
     fi
   done
   if [ "$lbp_changed" = 0 ]; then
@@ -976,7 +1002,7 @@ lbp_remove() {
   lbp_changed=0
   for lbp_fam in $lbp_families; do
     lbp_t=$(lbp_tool "$lbp_fam")
-    lbp_save "$lbp_fam" > "$lbp_work/$lbp_fam.current" || lbp_die "$lbp_fam: $lbp_why; nothing was removed"
+    lbp_save "$lbp_fam" "$lbp_work/$lbp_fam.current" || lbp_die "$lbp_fam: $lbp_why; nothing was removed"
     # Ours: the rules of this generation's tags that have the shape we write (lbp_diff with nothing desired).
     : > "$lbp_work/$lbp_fam.none"
     lbp_diff "$lbp_work/$lbp_fam.none" "$lbp_work/$lbp_fam.current" "$lbp_work/$lbp_fam.all" \
@@ -1003,7 +1029,8 @@ lbp_remove() {
     if [ "$lbp_n" = 0 ] && [ "$lbp_back" = 0 ]; then
       lbp_say "$lbp_fam: no managed rules of generation $LBP_GEN to remove"
     else
-      { echo '*filter'; cat "$lbp_work/$lbp_fam.restore"; echo COMMIT; } > "$lbp_work/$lbp_fam.in"
+      { echo '*filter' && cat "$lbp_work/$lbp_fam.restore" && echo COMMIT; } > "$lbp_work/$lbp_fam.in" ||
+        lbp_die "$lbp_fam: cannot write the removal to $lbp_work (no space left in $LBP_DIR?); nothing was removed"
       lbp_err=$("$lbp_t-restore" -w "$LBP_LOCK_WAIT" --noflush < "$lbp_work/$lbp_fam.in" 2>&1) ||
         lbp_die "$lbp_fam: $lbp_t-restore refused the removal, nothing was removed: $lbp_err"
       lbp_changed=1
