@@ -1,3 +1,4 @@
+import { createHash } from "crypto";
 import { mkdirSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
@@ -24,6 +25,14 @@ const host = { name: "web-1", address: "192.0.2.10" };
 const withHost = (h: Record<string, unknown>, extra: Record<string, unknown> = {}) => ({ hosts: [{ ...host, ...h }], ...extra });
 const withFleet = (extra: Record<string, unknown>) => ({ hosts: [host], ...extra });
 
+/** A private key pasted where a path belongs (deterministic bytes, so that docs/INPUTS.md stays stable). */
+const PASTED_KEY = [
+  "-----BEGIN OPENSSH PRIVATE KEY-----",
+  ...Array.from({ length: 24 }, (_, i) => createHash("sha512").update(`line ${i}`).digest("base64").slice(0, 70)),
+  "-----END OPENSSH PRIVATE KEY-----",
+  "",
+].join("\n");
+
 export const BAD_INPUTS: readonly BadInput[] = [
   { prop: "hosts", value: "[]", props: { hosts: [] } },
   { prop: "hosts", value: "(missing)", props: {} },
@@ -43,6 +52,7 @@ export const BAD_INPUTS: readonly BadInput[] = [
   { prop: "hosts[].privateKeyPath", value: `"k\\"; rm"`, props: withHost({ privateKeyPath: 'k"; rm' }) },
   { prop: "hosts[].privateKeyPath", value: '"${file(x)}"', props: withHost({ privateKeyPath: "${file(x)}" }) },
   { prop: "hosts[].privateKeyPath", value: '"../id"', props: withHost({ privateKeyPath: "../id" }) },
+  { prop: "hosts[].privateKeyPath", value: "a private key (PEM text)", props: withHost({ privateKeyPath: PASTED_KEY }) },
   { prop: "hosts[].hostKey", value: '"ssh-ed25519 AAAA root@x"', props: withHost({ hostKey: "ssh-ed25519 AAAA root@x" }) },
   { prop: "hosts[].hostKey", value: '"AAAAC3Nz..."', props: withHost({ hostKey: "AAAAC3NzaC1lZDI1NTE5" }) },
   { prop: "hosts[].sudo", value: 'false with user "deploy"', props: withHost({ user: "deploy", sudo: false }) },

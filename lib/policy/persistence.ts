@@ -1,4 +1,5 @@
 import { LoopbackPolicyError } from "./errors";
+import { quoteValue } from "./quote";
 
 /** How a host's verified ruleset is saved so that it survives a reboot. */
 export type PersistenceMode = "auto" | "netfilter-persistent" | "rhel" | "files" | "none";
@@ -46,7 +47,7 @@ export class Persistence {
       if (typeof p !== "string" || !SAFE_PATH.test(p) || p.split("/").includes("..")) {
         throw new LoopbackPolicyError(
           `${field}.${name}`,
-          `${JSON.stringify(p)} is not a usable absolute path`,
+          `${quoteValue(p)} is not a usable absolute path`,
           "use an absolute path of letters, digits, '.', '_', '-' and '/' (no spaces, quotes or '..'), e.g. /etc/iptables/rules.v4",
         );
       }
@@ -81,7 +82,7 @@ export class Persistence {
       default:
         throw new LoopbackPolicyError(
           field,
-          `unknown persistence ${JSON.stringify(input)}`,
+          `unknown persistence ${quoteValue(input)}`,
           'use "auto", "netfilter-persistent", "rhel", "none" or { "v4Path": "...", "v6Path": "..." }',
         );
     }

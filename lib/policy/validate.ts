@@ -1,5 +1,6 @@
 import { isIPv4, isIPv6 } from "net";
 import { LoopbackPolicyError } from "./errors";
+import { isPlainKey, quoteValue } from "./quote";
 import { BastionSpec, ConnectionSpec, FleetSpec, HostSpec } from "./fleet";
 import { Bastion, Fleet, Host } from "./model";
 import { AntiSpoofing, DropAction, EnforceMode, Ipv6Mode, OtherFirewall, Policy, PolicyOptions, VerifyMode } from "./options";
@@ -111,7 +112,7 @@ function resolveHost(h: HostSpec, defaults: ConnectionSpec, fleetPolicy: Policy,
   if (typeof h.name !== "string" || !HOST_NAME.test(h.name)) {
     throw new LoopbackPolicyError(
       `${field}.name`,
-      `${JSON.stringify(h.name)} is not a usable host name`,
+      `${quoteValue(h.name)} is not a usable host name`,
       "use 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit (it becomes the resource key)",
     );
   }
@@ -162,12 +163,12 @@ function resolveLog(input: PolicyOptions["logDrops"], base: Policy["log"], field
   if (input === false) return undefined;
   if (input === true) return { prefix: "lbp-drop", perMinute: 5 };
   if (input === null || typeof input !== "object" || Array.isArray(input)) {
-    throw new LoopbackPolicyError(field, `${JSON.stringify(input)} is not a logging setting`, 'use true, false or { "prefix": "lbp-drop", "perMinute": 5 }');
+    throw new LoopbackPolicyError(field, `${quoteValue(input)} is not a logging setting`, 'use true, false or { "prefix": "lbp-drop", "perMinute": 5 }');
   }
   checkKnownFields(input, ["prefix", "perMinute"], field);
   const prefix = input.prefix ?? "lbp-drop";
   if (typeof prefix !== "string" || !LOG_PREFIX.test(prefix)) {
-    throw new LoopbackPolicyError(`${field}.prefix`, `${JSON.stringify(prefix)} is not a usable log prefix`, "use 1-15 letters, digits, '.', '_', ':' or '-' (the kernel keeps 29 characters and each rule appends its id)");
+    throw new LoopbackPolicyError(`${field}.prefix`, `${quoteValue(prefix)} is not a usable log prefix`, "use 1-15 letters, digits, '.', '_', ':' or '-' (the kernel keeps 29 characters and each rule appends its id)");
   }
   return { prefix, perMinute: int(input.perMinute, 5, 1, 10000, `${field}.perMinute`) };
 }
@@ -191,13 +192,13 @@ function checkAddress(value: unknown, field: string): string {
   if (isIPv4(value) || isIPv6(value)) return value;
   const slash = value.indexOf("/");
   if (slash > 0 && (isIPv4(value.slice(0, slash)) || isIPv6(value.slice(0, slash)))) {
-    throw new LoopbackPolicyError(field, `"${value}" is a network, not a host address`, `did you mean "${value.slice(0, slash)}"?`);
+    throw new LoopbackPolicyError(field, `${quoteValue(value)} is a network, not a host address`, `did you mean ${quoteValue(value.slice(0, slash))}?`);
   }
   if (/^\[.*\]$/.test(value) && isIPv6(value.slice(1, -1))) {
-    throw new LoopbackPolicyError(field, `"${value}" has brackets`, `write the IPv6 address without brackets: "${value.slice(1, -1)}"`);
+    throw new LoopbackPolicyError(field, `${quoteValue(value)} has brackets`, `write the IPv6 address without brackets: ${quoteValue(value.slice(1, -1))}`);
   }
   if (/^[0-9.]+$/.test(value) || !DNS_NAME.test(value)) {
-    throw new LoopbackPolicyError(field, `${JSON.stringify(value)} is not an IPv4/IPv6 address or DNS name`, 'use e.g. "192.0.2.10", "2001:db8::10" or "web-1.example.com"');
+    throw new LoopbackPolicyError(field, `${quoteValue(value)} is not an IPv4/IPv6 address or DNS name`, 'use e.g. "192.0.2.10", "2001:db8::10" or "web-1.example.com"');
   }
   return value;
 }
@@ -206,8 +207,12 @@ function checkLabels(value: unknown, field: string): Record<string, string> {
   if (value === undefined) return {};
   checkObject(value, field);
   for (const [k, v] of Object.entries(value as object)) {
-    if (!LABEL.test(k) || typeof v !== "string" || !LABEL.test(v)) {
-      throw new LoopbackPolicyError(`${field}.${k}`, `label ${JSON.stringify(k)}: ${JSON.stringify(v)} is not usable`, "use 1-63 letters, digits, '.', '_', ':', '/' or '-' for keys and values");
+    if (!LABEL.test(k)) {
+      // The key is not part of the field path: it could be anything, a pasted secret too.
+      throw new LoopbackPolicyError(field, `label name ${quoteValue(k)} is not usable`, "use 1-63 letters, digits, '.', '_', ':', '/' or '-' for keys and values");
+    }
+    if (typeof v !== "string" || !LABEL.test(v)) {
+      throw new LoopbackPolicyError(`${field}.${k}`, `label ${quoteValue(k)}: ${quoteValue(v)} is not usable`, "use 1-63 letters, digits, '.', '_', ':', '/' or '-' for keys and values");
     }
   }
   return { ...(value as Record<string, string>) };
@@ -215,7 +220,7 @@ function checkLabels(value: unknown, field: string): Record<string, string> {
 
 function checkUser(value: unknown, field: string): string {
   if (typeof value !== "string" || !USER.test(value)) {
-    throw new LoopbackPolicyError(field, `${JSON.stringify(value)} is not a usable user name`, "use a Linux user name: lower-case letters, digits, '_', '.', '-', starting with a letter or '_'");
+    throw new LoopbackPolicyError(field, `${quoteValue(value)} is not a usable user name`, "use a Linux user name: lower-case letters, digits, '_', '.', '-', starting with a letter or '_'");
   }
   return value;
 }
@@ -223,7 +228,7 @@ function checkUser(value: unknown, field: string): string {
 function checkKeyPath(value: unknown, field: string): string {
   if (value === undefined) return "";
   if (typeof value !== "string" || !KEY_PATH.test(value) || value.split("/").includes("..")) {
-    throw new LoopbackPolicyError(field, `${JSON.stringify(value)} is not a usable key file path`, "give the path of the private key file (letters, digits, spaces and ._/+@-~; no '..'), or leave it out to use the SSH agent");
+    throw new LoopbackPolicyError(field, `${quoteValue(value)} is not a usable key file path`, "give the path of the private key file (letters, digits, spaces and ._/+@-~; no '..'), or leave it out to use the SSH agent");
   }
   return value;
 }
@@ -231,7 +236,7 @@ function checkKeyPath(value: unknown, field: string): string {
 function checkHostKey(value: unknown, field: string): string {
   if (value === undefined) return "";
   if (typeof value !== "string" || !HOST_KEY.test(value.trim())) {
-    throw new LoopbackPolicyError(field, `${JSON.stringify(value)} is not an SSH public host key`, 'use the "type base64" form without a comment, e.g. the first two fields of /etc/ssh/ssh_host_ed25519_key.pub');
+    throw new LoopbackPolicyError(field, `${quoteValue(value)} is not an SSH public host key`, 'use the "type base64" form without a comment, e.g. the first two fields of /etc/ssh/ssh_host_ed25519_key.pub');
   }
   return value.trim();
 }
@@ -239,19 +244,19 @@ function checkHostKey(value: unknown, field: string): string {
 function oneOf<T extends string>(value: unknown, allowed: readonly T[], fallback: T, field: string): T {
   if (value === undefined) return fallback;
   if (typeof value === "string" && (allowed as readonly string[]).includes(value)) return value as T;
-  throw new LoopbackPolicyError(field, `unknown value ${JSON.stringify(value)}`, `use one of ${allowed.map((a) => `"${a}"`).join(", ")}`);
+  throw new LoopbackPolicyError(field, `unknown value ${quoteValue(value)}`, `use one of ${allowed.map((a) => `"${a}"`).join(", ")}`);
 }
 
 function bool(value: unknown, fallback: boolean, field: string): boolean {
   if (value === undefined) return fallback;
   if (typeof value === "boolean") return value;
-  throw new LoopbackPolicyError(field, `${JSON.stringify(value)} is not true or false`, "use true or false");
+  throw new LoopbackPolicyError(field, `${quoteValue(value)} is not true or false`, "use true or false");
 }
 
 function int(value: unknown, fallback: number, min: number, max: number, field: string): number {
   if (value === undefined) return fallback;
   if (typeof value !== "number" || !Number.isInteger(value)) {
-    throw new LoopbackPolicyError(field, `${JSON.stringify(value)} is not a whole number`, `use a whole number from ${min} to ${max}, without quotes`);
+    throw new LoopbackPolicyError(field, `${quoteValue(value)} is not a whole number`, `use a whole number from ${min} to ${max}, without quotes`);
   }
   if (value < min || value > max) {
     throw new LoopbackPolicyError(field, `${value} is out of range`, `use a whole number from ${min} to ${max}`);
@@ -261,13 +266,13 @@ function int(value: unknown, fallback: number, min: number, max: number, field: 
 
 function checkObject(value: unknown, field: string): void {
   if (value === null || typeof value !== "object" || Array.isArray(value)) {
-    throw new LoopbackPolicyError(field, `${JSON.stringify(value)} is not an object`, "pass an object ({ ... })");
+    throw new LoopbackPolicyError(field, `${quoteValue(value)} is not an object`, "pass an object ({ ... })");
   }
 }
 
 function checkArray(value: unknown, field: string): unknown[] {
   if (!Array.isArray(value)) {
-    throw new LoopbackPolicyError(field, `${JSON.stringify(value)} is not a list`, 'pass a list, e.g. ["tcp/8080"]');
+    throw new LoopbackPolicyError(field, `${quoteValue(value)} is not a list`, 'pass a list, e.g. ["tcp/8080"]');
   }
   return value;
 }
@@ -276,8 +281,9 @@ function checkKnownFields(obj: object, known: readonly string[], field: string):
   for (const key of Object.keys(obj)) {
     if (!known.includes(key)) {
       const near = known.find((k) => k.toLowerCase() === key.toLowerCase());
-      const at = field === "props" ? key : `${field}.${key}`;
-      throw new LoopbackPolicyError(at, "unknown field", near ? `did you mean "${near}"?` : `remove it; known fields are ${known.join(", ")}`);
+      const plain = isPlainKey(key);
+      const at = !plain ? field : field === "props" ? key : `${field}.${key}`;
+      throw new LoopbackPolicyError(at, plain ? "unknown field" : `unknown field ${quoteValue(key)}`, near ? `did you mean "${near}"?` : `remove it; known fields are ${known.join(", ")}`);
     }
   }
 }
