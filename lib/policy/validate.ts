@@ -75,7 +75,48 @@ export function validateFleet(spec: FleetSpec, extraFields: readonly string[] = 
     seen.set(key, i);
     return host;
   });
+  checkSshPorts(spec, hosts);
   return { hosts };
+}
+
+/**
+ * A local-only TCP port that covers the port SSH reaches a host on would make the deploy drop every SSH
+ * connection to it but lo's, the deploy's own confirming connection included (the rollback guard would bring
+ * the old rules back, but with `rollbackSeconds: 0`, or once persisted by hand, the host is cut off). The same
+ * holds for a host that is another host's bastion: its local-only ports must leave the bastion port open.
+ */
+function checkSshPorts(spec: FleetSpec, hosts: readonly Host[]): void {
+  hosts.forEach((host, i) => {
+    const uses: Array<{ port: number; why: string }> = [{ port: host.port, why: "" }];
+    hosts.forEach((other, j) => {
+      if (other.bastion && sameAddress(other.bastion.address, host.address)) {
+        uses.push({ port: other.bastion.port, why: ` as the bastion of hosts[${j}] (${quoteValue(other.name)})` });
+      }
+    });
+    for (const use of uses) {
+      const cut = host.policy.localOnlyPorts.find((p) => p.protocol === "tcp" && p.from <= use.port && use.port <= p.to);
+      if (cut === undefined) continue;
+      const field = localPortField(spec, i, cut);
+      const narrower = [cut.from < use.port ? `"tcp/${cut.from}-${use.port - 1}"` : "", use.port < cut.to ? `"tcp/${use.port + 1}-${cut.to}"` : ""].filter(Boolean);
+      throw new LoopbackPolicyError(
+        field,
+        `"${cut}" covers port ${use.port}, which SSH reaches hosts[${i}] (${quoteValue(host.name)}) on${use.why}, so the deploy would cut SSH to it from everywhere but lo`,
+        `SSH to this host uses port ${use.port}${use.why ? use.why.replace(/^ as/, ", as") : ""}; remove it from localOnlyPorts${cut.isRange ? ` or split the range to leave ${use.port} out (${narrower.join(" and ")})` : ""}, or make the host reachable over another SSH port (port)`,
+      );
+    }
+  });
+}
+
+/** The field a host's local-only port came from: its own policy's list, or the fleet's. */
+function localPortField(spec: FleetSpec, i: number, port: LocalPort): string {
+  const own = spec.hosts[i].policy?.localOnlyPorts;
+  const [list, at] = own !== undefined ? [own, `hosts[${i}].policy.localOnlyPorts`] : [spec.localOnlyPorts ?? [], "localOnlyPorts"];
+  const index = list.findIndex((p) => (p instanceof LocalPort ? p : LocalPort.parse(String(p))).toString() === port.toString());
+  return index < 0 ? at : `${at}[${index}]`;
+}
+
+function sameAddress(a: string, b: string): boolean {
+  return a.toLowerCase().replace(/\.$/, "") === b.toLowerCase().replace(/\.$/, "");
 }
 
 /** Merge `options` over `base`, validating every field given. `field` prefixes error paths. */
