@@ -230,7 +230,7 @@ function checkAddress(value: unknown, field: string): string {
   if (typeof value !== "string" || value.length === 0) {
     throw new LoopbackPolicyError(field, "missing", 'give the IPv4/IPv6 address or DNS name SSH connects to, e.g. "192.0.2.10"');
   }
-  if (isIPv4(value) || isIPv6(value)) return value;
+  if (isIPv4(value) || isIPv6(value)) return checkHostAddress(value, field);
   const slash = value.indexOf("/");
   if (slash > 0 && (isIPv4(value.slice(0, slash)) || isIPv6(value.slice(0, slash)))) {
     throw new LoopbackPolicyError(field, `${quoteValue(value)} is a network, not a host address`, `did you mean ${quoteValue(value.slice(0, slash))}?`);
@@ -238,10 +238,70 @@ function checkAddress(value: unknown, field: string): string {
   if (/^\[.*\]$/.test(value) && isIPv6(value.slice(1, -1))) {
     throw new LoopbackPolicyError(field, `${quoteValue(value)} has brackets`, `write the IPv6 address without brackets: ${quoteValue(value.slice(1, -1))}`);
   }
+  const last = value.replace(/\.$/, "").split(".").pop() ?? "";
+  if (!/^[0-9.]+$/.test(value) && /^(0x[0-9a-f]*|[0-9]+)$/i.test(last) && DNS_NAME.test(value)) {
+    // A top-level label is never numeric; getaddrinfo (OpenSSH, Go's cgo resolver) reads inet_aton's forms.
+    throw new LoopbackPolicyError(field, `${quoteValue(value)} is not a DNS name: its last label is a number, and getaddrinfo reads such names as IPv4 addresses in a legacy form ("0x7f.1" is 127.0.0.1)`, "write the address as four decimal numbers, e.g. \"192.0.2.10\", or give a DNS name");
+  }
   if (/^[0-9.]+$/.test(value) || !DNS_NAME.test(value)) {
     throw new LoopbackPolicyError(field, `${quoteValue(value)} is not an IPv4/IPv6 address or DNS name`, 'use e.g. "192.0.2.10", "2001:db8::10" or "web-1.example.com"');
   }
   return value;
+}
+
+/**
+ * An IP address that is not a unicast host address SSH can connect to: unspecified, broadcast, multicast,
+ * "this network", or IPv6 link-local (which needs a zone id: `fe80::1%eth0`, and Terraform's SSH connection
+ * takes no zone id). An IPv4-mapped IPv6 address (`::ffff:192.0.2.1`) is checked as its IPv4 address.
+ */
+function checkHostAddress(value: string, field: string): string {
+  const zone = value.indexOf("%");
+  if (zone >= 0) {
+    throw new LoopbackPolicyError(
+      field,
+      `${quoteValue(value)} has an IPv6 zone id (${quoteValue(value.slice(zone))}), which Terraform's SSH connection cannot use`,
+      "zone ids don't work in Terraform's SSH connection (it takes the address as a host name); use the host's global or ULA address or a DNS name",
+    );
+  }
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(value);
+  const v4 = isIPv4(value) ? value : mapped?.[1];
+  const notHost = (what: string, fix = 'give the unicast address of the host itself, e.g. "192.0.2.10", or its DNS name') => {
+    throw new LoopbackPolicyError(field, `${quoteValue(value)} is ${what}`, fix);
+  };
+  if (v4 !== undefined) {
+    const [a, b, c, d] = v4.split(".").map(Number);
+    if (a === 0) notHost(`not a host address (0.0.0.0/8 means "this network": ${v4 === "0.0.0.0" ? "any address of the machine that connects" : "never a destination"})`);
+    if (a === 255 && b === 255 && c === 255 && d === 255) notHost("not a host address (the limited broadcast address)");
+    if (a >= 224 && a <= 239) notHost("a multicast address, not a host address");
+    if (a >= 240) notHost("not a host address (240.0.0.0/4 is reserved)");
+    return value;
+  }
+  const words = expandIPv6(value);
+  if (words.every((w) => w === 0)) notHost('not a host address (the unspecified address "::")');
+  if ((words[0] & 0xff00) === 0xff00) notHost("an IPv6 multicast address, not a host address");
+  if ((words[0] & 0xffc0) === 0xfe80) {
+    notHost(
+      "an IPv6 link-local address, which SSH can only reach with a zone id",
+      "zone ids don't work in Terraform's SSH connection; use the host's global or ULA address or a DNS name",
+    );
+  }
+  return value;
+}
+
+/** The eight 16-bit words of an IPv6 address (a valid one, without zone id). */
+function expandIPv6(value: string): number[] {
+  let text = value;
+  const v4 = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
+  if (v4) {
+    const [a, b, c, d] = v4.slice(1).map(Number);
+    text = `${text.slice(0, v4.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const [head, tail] = text.split("::");
+  const words = (part: string | undefined) => (part ? part.split(":").map((w) => parseInt(w, 16)) : []);
+  if (tail === undefined) return words(head);
+  const h = words(head);
+  const t = words(tail);
+  return [...h, ...new Array<number>(8 - h.length - t.length).fill(0), ...t];
 }
 
 function checkLabels(value: unknown, field: string): Record<string, string> {
