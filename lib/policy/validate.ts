@@ -10,7 +10,16 @@ import { LocalPort } from "./port";
 const HOST_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 const DNS_NAME = /^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/;
 const USER = /^[a-z_][a-z0-9_.-]{0,31}$/;
-const HOST_KEY = /^(ssh-ed25519|ssh-rsa|ssh-dss|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/]+={0,3}$/;
+const KEY_TYPE = /^(ssh-ed25519|ssh-rsa|ssh-dss|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com)$/;
+const KEY_BASE64 = /^[A-Za-z0-9+/]+={0,3}$/;
+/**
+ * Host key types in the order Terraform's SSH client (Go's golang.org/x/crypto/ssh, `supportedHostKeyAlgos` /
+ * `preferredHostKeyAlgos`) negotiates them when the server has several: ECDSA first, then RSA (rsa-sha2-256,
+ * rsa-sha2-512, ssh-rsa, all with an `ssh-rsa` key), DSA, and ssh-ed25519 last. Terraform sets no
+ * HostKeyAlgorithms and writes the single `host_key` into a known_hosts file, so only the key of the negotiated
+ * type matches (hashicorp/terraform#18940).
+ */
+const NEGOTIATION_ORDER = ["ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521", "ssh-rsa", "ssh-dss", "ssh-ed25519"];
 const LOG_PREFIX = /^[A-Za-z0-9._:-]{1,15}$/;
 // Anything Terraform or a shell could treat as more than text is refused in free-form paths.
 const KEY_PATH = /^[A-Za-z0-9~._/+@-][A-Za-z0-9._/+@ -]{0,1023}$/;
@@ -163,7 +172,7 @@ function resolveHost(h: HostSpec, defaults: ConnectionSpec, fleetPolicy: Policy,
   const port = int(h.port ?? defaults.port, 22, 1, 65535, h.port !== undefined ? `${f}.port` : "connection.port");
   const keyField = h.privateKeyPath !== undefined ? `${f}.privateKeyPath` : "connection.privateKeyPath";
   const privateKeyPath = checkKeyPath(h.privateKeyPath ?? defaults.privateKeyPath, keyField);
-  const hostKey = checkHostKey(h.hostKey ?? defaults.hostKey, h.hostKey !== undefined ? `${f}.hostKey` : "connection.hostKey");
+  const hostKey = checkHostKey(h.hostKey ?? defaults.hostKey, h.hostKey !== undefined ? `${f}.hostKey` : "connection.hostKey", address, port);
   const sudoField = h.sudo !== undefined ? `${f}.sudo` : "connection.sudo";
   const sudo = bool(h.sudo ?? defaults.sudo, user !== "root", sudoField);
   if (user !== "root" && !sudo) {
@@ -190,12 +199,15 @@ function resolveHost(h: HostSpec, defaults: ConnectionSpec, fleetPolicy: Policy,
 function resolveBastion(b: BastionSpec, host: { user: string; privateKeyPath: string }, field: string): Bastion {
   checkObject(b, field);
   checkKnownFields(b, BASTION_FIELDS, field);
+  const address = checkAddress(b.address, `${field}.address`);
+  const user = checkUser(b.user ?? host.user, `${field}.user`);
+  const port = int(b.port, 22, 1, 65535, `${field}.port`);
   return {
-    address: checkAddress(b.address, `${field}.address`),
-    user: checkUser(b.user ?? host.user, `${field}.user`),
-    port: int(b.port, 22, 1, 65535, `${field}.port`),
+    address,
+    user,
+    port,
     privateKeyPath: b.privateKeyPath === undefined ? host.privateKeyPath : checkKeyPath(b.privateKeyPath, `${field}.privateKeyPath`),
-    hostKey: checkHostKey(b.hostKey, `${field}.hostKey`),
+    hostKey: checkHostKey(b.hostKey, `${field}.hostKey`, address, port),
   };
 }
 
@@ -334,12 +346,59 @@ function checkKeyPath(value: unknown, field: string): string {
   return value;
 }
 
-function checkHostKey(value: unknown, field: string): string {
+/**
+ * The host key to pin, from what the user gave: one key (`"type base64"`), the host's keys as `ssh-keyscan`
+ * prints them (`host type base64` lines; `#` comments ignored), or a list of either. With several keys, the one
+ * Terraform will negotiate ({@link NEGOTIATION_ORDER}). One key of another type than ECDSA, given alone as a
+ * string, is refused: a stock sshd also has an ECDSA key, which Terraform would negotiate instead, failing the
+ * deploy with "knownhosts: key mismatch". A list says it holds all the host's keys, so a list of one is pinned.
+ */
+function checkHostKey(value: unknown, field: string, address: string, port: number): string {
   if (value === undefined) return "";
-  if (typeof value !== "string" || !HOST_KEY.test(value.trim())) {
-    throw new LoopbackPolicyError(field, `${quoteValue(value)} is not an SSH public host key`, 'use the "type base64" form without a comment, e.g. the first two fields of /etc/ssh/ssh_host_ed25519_key.pub');
+  const target = `${port === 22 ? "" : `-p ${port} `}${address}`;
+  const formFix = `use the "type base64" form without a comment (the first two fields of /etc/ssh/ssh_host_ecdsa_key.pub), or all of the host's keys as \`ssh-keyscan ${target}\` prints them`;
+  const items: unknown[] = Array.isArray(value) ? value : [value];
+  if (items.some((v) => typeof v !== "string")) {
+    throw new LoopbackPolicyError(field, `${quoteValue(value)} is not an SSH public host key`, formFix);
   }
-  return value.trim();
+  const lines = (items as string[]).flatMap((v) => v.split(/\r?\n/)).map((l) => l.trim()).filter((l) => l !== "" && !l.startsWith("#"));
+  if (lines.length === 0) {
+    throw new LoopbackPolicyError(field, `${quoteValue(value)} holds no key`, formFix);
+  }
+  const keys = new Map<string, string>();
+  const hosts = new Set<string>();
+  for (const line of lines) {
+    const t = line.split(/\s+/);
+    if (t[0].startsWith("@")) {
+      throw new LoopbackPolicyError(field, `${quoteValue(line)} has a known_hosts marker (${quoteValue(t[0])}), not a host key`, formFix);
+    }
+    const keyscan = t.length === 3 && !KEY_TYPE.test(t[0]) && KEY_TYPE.test(t[1]);
+    const [type, base64] = keyscan ? t.slice(1) : t;
+    if (!(keyscan || t.length === 2) || !KEY_TYPE.test(type) || !KEY_BASE64.test(base64)) {
+      throw new LoopbackPolicyError(field, `${quoteValue(line)} is not an SSH public host key`, formFix);
+    }
+    if (type.startsWith("sk-")) {
+      throw new LoopbackPolicyError(field, `${type} is not a host key type (security keys authenticate users; sshd never offers one, and Terraform would not accept it)`, formFix);
+    }
+    if (keyscan) hosts.add(t[0]);
+    const before = keys.get(type);
+    if (before !== undefined && before !== base64) {
+      throw new LoopbackPolicyError(field, `it holds two different ${type} keys, and a host has one of each type`, `give the keys of this host only, as \`ssh-keyscan ${target}\` prints them`);
+    }
+    keys.set(type, base64);
+  }
+  if (hosts.size > 1) {
+    throw new LoopbackPolicyError(field, `it holds keys of several hosts (${[...hosts].map((x) => quoteValue(x)).join(", ")})`, `give the keys of this host only, as \`ssh-keyscan ${target}\` prints them`);
+  }
+  const [type, base64] = [...keys].sort(([a], [b]) => NEGOTIATION_ORDER.indexOf(a) - NEGOTIATION_ORDER.indexOf(b))[0];
+  if (!Array.isArray(value) && keys.size === 1 && !type.startsWith("ecdsa-")) {
+    throw new LoopbackPolicyError(
+      field,
+      `one ${type} key alone is ambiguous: a stock sshd also has an ECDSA host key, and Terraform's SSH client (Go's x/crypto) negotiates ecdsa first, so this pin would fail the deploy with "knownhosts: key mismatch"`,
+      `pin the host's ECDSA key (\`ssh-keyscan -t ecdsa ${target}\`), or give all of the host's keys: the output of \`ssh-keyscan ${target}\`, or a list of "type base64" strings (a list of one key says it is the only key the host has)`,
+    );
+  }
+  return `${type} ${base64}`;
 }
 
 function oneOf<T extends string>(value: unknown, allowed: readonly T[], fallback: T, field: string): T {
