@@ -17,7 +17,7 @@ export function generateFleet(n: number, stack: string): object {
     hosts.push({
       name,
       address: `10.${(k >> 16) & 255}.${(k >> 8) & 255}.${k & 255}`,
-      hostKey: `ssh-ed25519 ${blob.toString("base64")}`,
+      hostKey: [`ssh-ed25519 ${blob.toString("base64")}`], // a list: all the keys the host has
       labels: { role: db ? "db" : "web" },
       ...(db ? { policy: { localOnlyPorts: ["tcp/5432", "tcp/9187"] } } : {}),
     });

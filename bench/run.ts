@@ -25,6 +25,7 @@ import { cpus, loadavg, release, tmpdir, totalmem } from "os";
 import { join } from "path";
 import { renderChart } from "./chart";
 import { generateFleet } from "./fleet";
+import { validateFleet } from "../lib/policy/validate";
 import { BenchResults, DeployRun, DeploySide, PlanLayout, PlanResult, median, renderMarkdown, renderTable } from "./report";
 
 const ROOT = join(__dirname, "..");
@@ -486,10 +487,16 @@ function proposedLayout(j: any): any {
 
 // ------------------------------------------------------------------------------------------------ deploy
 
+/** The one key Terraform negotiates among a lab host's keys: what the construct pins (validateFleet picks it). */
+function pinnedKey(h: LabHost): string {
+  return validateFleet({ hosts: [{ name: h.name, address: h.address, hostKey: h.hostKey }] }).hosts[0].hostKey;
+}
+
 interface LabHost {
   name: string;
   address: string;
-  hostKey: string;
+  /** The host's keys, as lab.sh writes them (all of them: see validate.ts's checkHostKey). */
+  hostKey: string | string[];
   labels: { namespace: string; ipv6Address: string };
 }
 interface LabFleet {
@@ -664,7 +671,7 @@ function floorStack(fleet: LabFleet, hosts: LabHost[], state: string, twoConnect
   ];
   return {
     terraform: { required_version: ">= 1.4", backend: { local: { path: state } } },
-    locals: { hosts: Object.fromEntries(hosts.map((h) => [h.name, { address: h.address, host_key: h.hostKey }])) },
+    locals: { hosts: Object.fromEntries(hosts.map((h) => [h.name, { address: h.address, host_key: pinnedKey(h) }])) },
     resource: {
       terraform_data: {
         floor: {

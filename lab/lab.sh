@@ -437,6 +437,8 @@ Port 22
 ListenAddress $(v4_host "$i")
 ListenAddress [$(v6_host "$i")]
 AddressFamily any
+HostKey $hd/ssh_host_rsa_key
+HostKey $hd/ssh_host_ecdsa_key
 HostKey $hd/ssh_host_ed25519_key
 PidFile $hd/sshd.pid
 AuthorizedKeysFile $AUTH_KEYS
@@ -492,12 +494,17 @@ ensure_host() {
 	ensure_net "$i"
 	((NET_RECREATED)) && restart=1
 
-	if [[ ! -s "$hd/ssh_host_ed25519_key" || ! -s "$hd/ssh_host_ed25519_key.pub" ]]; then
-		rm -f "$hd/ssh_host_ed25519_key" "$hd/ssh_host_ed25519_key.pub"
-		ssh-keygen -q -t ed25519 -N '' -C "$(name_of "$i")" -f "$hd/ssh_host_ed25519_key" >/dev/null
-		restart=1
-	fi
-	chmod 600 "$hd/ssh_host_ed25519_key"
+	# Host keys of every type a stock OpenSSH generates (ssh-keygen -A): Terraform's SSH client negotiates
+	# ECDSA against such a server, so the lab shows what pinning meets on a real host.
+	local t
+	for t in rsa ecdsa ed25519; do
+		if [[ ! -s "$hd/ssh_host_${t}_key" || ! -s "$hd/ssh_host_${t}_key.pub" ]]; then
+			rm -f "$hd/ssh_host_${t}_key" "$hd/ssh_host_${t}_key.pub"
+			ssh-keygen -q -t "$t" -N '' -C "$(name_of "$i")" -f "$hd/ssh_host_${t}_key" >/dev/null
+			restart=1
+		fi
+		chmod 600 "$hd/ssh_host_${t}_key"
+	done
 
 	write_sshd_config "$i"
 	((CONFIG_CHANGED)) && restart=1
@@ -577,7 +584,7 @@ write_fleet() {
 	: >"$KNOWN_HOSTS.tmp"
 	for ((i = 1; i <= n; i++)); do
 		hd=$(hostdir_of "$i")
-		args+=("$(name_of "$i")" "$(v4_host "$i")" "$(v6_host "$i")" "$(ns_of "$i")" "$hd/ssh_host_ed25519_key.pub")
+		args+=("$(name_of "$i")" "$(v4_host "$i")" "$(v6_host "$i")" "$(ns_of "$i")" "$hd")
 	done
 	python3 - "$FLEET.tmp" "$KNOWN_HOSTS.tmp" "$CLIENT_KEY" "${args[@]}" <<'PY'
 import json, sys
@@ -586,10 +593,15 @@ fleet_path, known_path, key_path = sys.argv[1:4]
 rest = sys.argv[4:]
 hosts = []
 for k in range(0, len(rest), 5):
-    name, v4, v6, ns, pub = rest[k:k + 5]
-    with open(pub) as f:
-        fields = f.read().split()
-    hosts.append({"name": name, "address": v4, "hostKey": fields[0] + " " + fields[1],
+    name, v4, v6, ns, hd = rest[k:k + 5]
+    # All of the host's keys, as a user copies them from ssh-keyscan: validation pins the one Terraform
+    # negotiates (ECDSA). Pinning only the ed25519 key fails with "knownhosts: key mismatch".
+    keys = []
+    for t in ("rsa", "ecdsa", "ed25519"):
+        with open("%s/ssh_host_%s_key.pub" % (hd, t)) as f:
+            fields = f.read().split()
+        keys.append(fields[0] + " " + fields[1])
+    hosts.append({"name": name, "address": v4, "hostKey": keys,
                   "labels": {"namespace": ns, "ipv6Address": v6}})
 
 def obj(d):
@@ -608,8 +620,9 @@ with open(fleet_path, "w") as f:
     f.write(text)
 with open(known_path, "w") as f:
     for h in hosts:
-        f.write("%s %s\n" % (h["address"], h["hostKey"]))
-        f.write("%s %s\n" % (h["labels"]["ipv6Address"], h["hostKey"]))
+        for key in h["hostKey"]:
+            f.write("%s %s\n" % (h["address"], key))
+            f.write("%s %s\n" % (h["labels"]["ipv6Address"], key))
 PY
 	chmod 644 "$FLEET.tmp" "$KNOWN_HOSTS.tmp"
 	mv -f "$FLEET.tmp" "$FLEET"

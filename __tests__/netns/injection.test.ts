@@ -28,7 +28,7 @@ describe.each(STRING_FIELDS)("random strings in %s", (_field, set) => {
     fc.assert(
       fc.property(hostile, (value) => {
         const props = baseProps();
-        props.persistence ??= { v4Path: "/nonexistent/lbp/v4" };
+        props.persistence ??= { v4Path: "/etc/nonexistent-lbp/v4" }; // check mode writes nothing
         set(props, value);
         let json;
         try {

@@ -1,3 +1,4 @@
+import { createHash } from "crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
@@ -24,6 +25,14 @@ const host = { name: "web-1", address: "192.0.2.10" };
 const withHost = (h: Record<string, unknown>, extra: Record<string, unknown> = {}) => ({ hosts: [{ ...host, ...h }], ...extra });
 const withFleet = (extra: Record<string, unknown>) => ({ hosts: [host], ...extra });
 
+/** A private key pasted where a path belongs (deterministic bytes, so that docs/INPUTS.md stays stable). */
+const PASTED_KEY = [
+  "-----BEGIN OPENSSH PRIVATE KEY-----",
+  ...Array.from({ length: 24 }, (_, i) => createHash("sha512").update(`line ${i}`).digest("base64").slice(0, 70)),
+  "-----END OPENSSH PRIVATE KEY-----",
+  "",
+].join("\n");
+
 export const BAD_INPUTS: readonly BadInput[] = [
   { prop: "hosts", value: "[]", props: { hosts: [] } },
   { prop: "hosts", value: "(missing)", props: {} },
@@ -35,6 +44,14 @@ export const BAD_INPUTS: readonly BadInput[] = [
   { prop: "hosts[].address", value: '"10.0.0.1/32"', props: withHost({ address: "10.0.0.1/32" }) },
   { prop: "hosts[].address", value: '"[2001:db8::1]"', props: withHost({ address: "[2001:db8::1]" }) },
   { prop: "hosts[].address", value: '"300.1.1.1"', props: withHost({ address: "300.1.1.1" }) },
+  { prop: "hosts[].address", value: '"fe80::1%eth0"', props: withHost({ address: "fe80::1%eth0" }) },
+  { prop: "hosts[].address", value: '"fe80::1"', props: withHost({ address: "fe80::1" }) },
+  { prop: "hosts[].address", value: '"0.0.0.0"', props: withHost({ address: "0.0.0.0" }) },
+  { prop: "hosts[].address", value: '"255.255.255.255"', props: withHost({ address: "255.255.255.255" }) },
+  { prop: "hosts[].address", value: '"224.0.0.1"', props: withHost({ address: "224.0.0.1" }) },
+  { prop: "hosts[].address", value: '"::"', props: withHost({ address: "::" }) },
+  { prop: "hosts[].address", value: '"ff02::1"', props: withHost({ address: "ff02::1" }) },
+  { prop: "hosts[].address", value: '"0x7f.1"', props: withHost({ address: "0x7f.1" }) },
   { prop: "hosts[].address", value: '"a.com;reboot"', props: withHost({ address: "a.com;reboot" }) },
   { prop: "hosts[].user", value: '"$(id)"', props: withHost({ user: "$(id)" }) },
   { prop: "hosts[].user", value: '"Admin"', props: withHost({ user: "Admin" }) },
@@ -43,8 +60,12 @@ export const BAD_INPUTS: readonly BadInput[] = [
   { prop: "hosts[].privateKeyPath", value: `"k\\"; rm"`, props: withHost({ privateKeyPath: 'k"; rm' }) },
   { prop: "hosts[].privateKeyPath", value: '"${file(x)}"', props: withHost({ privateKeyPath: "${file(x)}" }) },
   { prop: "hosts[].privateKeyPath", value: '"../id"', props: withHost({ privateKeyPath: "../id" }) },
+  { prop: "hosts[].privateKeyPath", value: "a private key (PEM text)", props: withHost({ privateKeyPath: PASTED_KEY }) },
   { prop: "hosts[].hostKey", value: '"ssh-ed25519 AAAA root@x"', props: withHost({ hostKey: "ssh-ed25519 AAAA root@x" }) },
   { prop: "hosts[].hostKey", value: '"AAAAC3Nz..."', props: withHost({ hostKey: "AAAAC3NzaC1lZDI1NTE5" }) },
+  { prop: "hosts[].hostKey", value: '"ssh-ed25519 AAAA..." alone', props: withHost({ hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHostKeyHostKeyHostKeyHostKeyHostKeyHo" }) },
+  { prop: "hosts[].hostKey", value: "ssh-keyscan output of two hosts", props: withHost({ hostKey: "a.example ecdsa-sha2-nistp256 AAAAE2VjZHNh\nb.example ssh-ed25519 AAAAC3NzaC1l" }) },
+  { prop: "hosts[].hostKey", value: "[]", props: withHost({ hostKey: [] }) },
   { prop: "hosts[].sudo", value: 'false with user "deploy"', props: withHost({ user: "deploy", sudo: false }) },
   { prop: "hosts[].sudo", value: '"yes"', props: withHost({ sudo: "yes" }) },
   { prop: "hosts[].timeoutSeconds", value: "0", props: withHost({ timeoutSeconds: 0 }) },
@@ -70,6 +91,10 @@ export const BAD_INPUTS: readonly BadInput[] = [
   { prop: "localOnlyPorts[]", value: '"tcp/65536"', props: withFleet({ localOnlyPorts: ["tcp/65536"] }) },
   { prop: "localOnlyPorts[]", value: '"tcp/9100-9000"', props: withFleet({ localOnlyPorts: ["tcp/9100-9000"] }) },
   { prop: "localOnlyPorts[]", value: '"sctp/80"', props: withFleet({ localOnlyPorts: ["sctp/80"] }) },
+  { prop: "localOnlyPorts[]", value: '"tcp/22" (the SSH port)', props: withFleet({ localOnlyPorts: ["tcp/22"] }) },
+  { prop: "localOnlyPorts[]", value: '"tcp/1-1024" with port 22', props: withFleet({ localOnlyPorts: ["udp/53", "tcp/1-1024"] }) },
+  { prop: "hosts[].policy.localOnlyPorts", value: '["tcp/2222"] with port 2222', props: withHost({ port: 2222, policy: { localOnlyPorts: ["tcp/2222"] } }) },
+  { prop: "localOnlyPorts[]", value: '"tcp/22" on a host that is a bastion', props: { hosts: [{ ...host, port: 2222 }, { name: "app-1", address: "10.0.0.5", bastion: { address: host.address } }], localOnlyPorts: ["tcp/22"] } },
   { prop: "localOnlyAction", value: '"reset"', props: withFleet({ localOnlyAction: "reset" }) },
   { prop: "allowEstablished", value: '"true"', props: withFleet({ allowEstablished: "true" }) },
   { prop: "logDrops", value: '"on"', props: withFleet({ logDrops: "on" }) },
@@ -80,7 +105,12 @@ export const BAD_INPUTS: readonly BadInput[] = [
   { prop: "persistence.v4Path", value: '"rules.v4"', props: withFleet({ persistence: { v4Path: "rules.v4" } }) },
   { prop: "persistence.v4Path", value: '"/etc/../x"', props: withFleet({ persistence: { v4Path: "/etc/../x" } }) },
   { prop: "persistence.v4Path", value: '"/etc/fw rules"', props: withFleet({ persistence: { v4Path: "/etc/fw rules" } }) },
-  { prop: "persistence.v6Path", value: "the same as v4Path", props: withFleet({ persistence: { v4Path: "/a", v6Path: "/a" } }) },
+  { prop: "persistence.v4Path", value: '"/etc/shadow"', props: withFleet({ persistence: { v4Path: "/etc/shadow" } }) },
+  { prop: "persistence.v4Path", value: '"/etc/iptables/"', props: withFleet({ persistence: { v4Path: "/etc/iptables/" } }) },
+  { prop: "persistence.v4Path", value: '"/run/loopback-policy/rules"', props: withFleet({ persistence: { v4Path: "/run/loopback-policy/rules" } }) },
+  { prop: "persistence.v6Path", value: '"/root/.ssh/authorized_keys"', props: withFleet({ persistence: { v4Path: "/etc/fw/v4", v6Path: "/root/.ssh/authorized_keys" } }) },
+  { prop: "persistence.v6Path", value: '"/etc/cron.d/fw"', props: withFleet({ persistence: { v4Path: "/etc/fw/v4", v6Path: "/etc/cron.d/fw" } }) },
+  { prop: "persistence.v6Path", value: "the same as v4Path", props: withFleet({ persistence: { v4Path: "/etc/a", v6Path: "/etc/a" } }) },
   { prop: "otherFirewall", value: '"stop"', props: withFleet({ otherFirewall: "stop" }) },
   { prop: "verify", value: '"http"', props: withFleet({ verify: "http" }) },
   { prop: "rollbackSeconds", value: "-1", props: withFleet({ rollbackSeconds: -1 }) },

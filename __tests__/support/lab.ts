@@ -9,7 +9,8 @@ const LAB = join(ROOT, "lab", "lab.sh");
 export interface LabHost {
   readonly name: string;
   readonly address: string;
-  readonly hostKey: string;
+  /** All of the host's keys (rsa, ecdsa, ed25519), as a list of "type base64": validation pins the one Terraform negotiates. */
+  readonly hostKey: string[];
   readonly labels: { readonly namespace: string; readonly ipv6Address: string };
 }
 

@@ -2,7 +2,7 @@ import { execFileSync, spawnSync } from "child_process";
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
-import { PolicyOptions, ScriptMode, planRules, renderHostScript, renderPolicyScript, validateFleet } from "../../lib";
+import { Persistence, Policy, PolicyOptions, ScriptMode, planRules, renderHostScript, renderPolicyScript, validateFleet } from "../../lib";
 
 /** Fail (never skip) when the machine cannot run real iptables in namespaces. */
 export function requireNetnsTools(): void {
@@ -106,9 +106,26 @@ export interface ScriptOptions {
 
 /** The complete host script for a policy, as the constructs synthesize it (with literal host facts). */
 export function hostScript(mode: ScriptMode, policy: PolicyOptions, generation: string, host = "test-host", sudo = "0", instance = ""): string {
-  const validated = validateFleet({ hosts: [{ name: host, address: "192.0.2.1" }], ...policy }).hosts[0].policy;
+  const validated = withTestFiles(validateFleet({ hosts: [{ name: host, address: "192.0.2.1" }], ...stagedFiles(policy) }).hosts[0].policy, policy);
   const script = renderPolicyScript(validated, planRules(validated));
   return renderHostScript({ mode, host, generation, sudo, instance }, script.text);
+}
+
+/**
+ * The suites persist into their own temporary directories, which validation refuses on a real host (a ruleset
+ * file belongs under /etc/): validate with stand-in paths under /etc/, then render with the temporary ones.
+ */
+function stagedFiles(policy: PolicyOptions): PolicyOptions {
+  const p = policy.persistence;
+  if (p === undefined || typeof p !== "object" || p instanceof Persistence) return policy;
+  return { ...policy, persistence: { v4Path: "/etc/lbp-netns-test/rules.v4", v6Path: "/etc/lbp-netns-test/rules.v6" } };
+}
+
+function withTestFiles(validated: Policy, policy: PolicyOptions): Policy {
+  const p = policy.persistence;
+  if (p === undefined || typeof p !== "object" || p instanceof Persistence) return validated;
+  const files = Object.assign(Object.create(Persistence.prototype) as Persistence, { mode: "files", v4Path: p.v4Path, v6Path: p.v6Path ?? `${p.v4Path}.v6` });
+  return { ...validated, persistence: files };
 }
 
 /** The rules of a chain in order, from a save. */

@@ -12,7 +12,7 @@ import { formatCheckText, progressLine } from "../../lib/check/format";
 import { hostOutcome } from "../../lib/check/outcome";
 import { mapBounded } from "../../lib/check/pool";
 import { checkScript } from "../../lib/check/script";
-import { BASTION_ALIAS, HOST_ALIAS, REMOTE_COMMAND, expandHome, sshCommand } from "../../lib/check/ssh";
+import { BASTION_ALIAS, HOST_ALIAS, REMOTE_COMMAND, expandHome, hostKeyAlgorithms, sshCommand } from "../../lib/check/ssh";
 import { checkCli } from "../../lib/cli/check";
 
 const ROOT = join(__dirname, "..", "..");
@@ -22,9 +22,9 @@ const BASTION_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBastionKeyBastionKeyBa
 const FLEET: LoopbackPolicyProps = {
   resourceType: "terraform_data",
   hosts: [
-    { name: "ok-1", address: "192.0.2.11", hostKey: KEY, privateKeyPath: "~/.ssh/fleet" },
+    { name: "ok-1", address: "192.0.2.11", hostKey: [KEY], privateKeyPath: "~/.ssh/fleet" },
     { name: "drift-1", address: "192.0.2.12", user: "deploy", policy: { localOnlyPorts: ["tcp/8080"] } },
-    { name: "down-1", address: "192.0.2.13", port: 2222, bastion: { address: "198.51.100.1", user: "jump", hostKey: BASTION_KEY, privateKeyPath: "/keys/jump key" } },
+    { name: "down-1", address: "192.0.2.13", port: 2222, bastion: { address: "198.51.100.1", user: "jump", hostKey: [BASTION_KEY], privateKeyPath: "/keys/jump key" } },
   ],
 };
 
@@ -83,6 +83,13 @@ describe("the ssh command", () => {
     expect(cmd.args.slice(-7)).toEqual(["-p", "22", "-l", "root", "--", "192.0.2.11", REMOTE_COMMAND]);
     expect(cmd.args.some((a) => a.startsWith("ProxyCommand="))).toBe(false);
     expect(opt(cmd.args, "StrictHostKeyChecking")).toBe("StrictHostKeyChecking=yes");
+    expect(opt(cmd.args, "HostKeyAlgorithms")).toBe("HostKeyAlgorithms=ssh-ed25519");
+  });
+
+  test("GIVEN the pinned key's type THEN ssh asks for that type only (the host has others it would prefer)", () => {
+    expect(hostKeyAlgorithms("ecdsa-sha2-nistp256 AAAA")).toBe("ecdsa-sha2-nistp256");
+    expect(hostKeyAlgorithms("ssh-rsa AAAA")).toBe("rsa-sha2-512,rsa-sha2-256,ssh-rsa");
+    expect(sshCommand(entry("drift-1"), files, { connectTimeout: 10, home }).args.find((a) => a.startsWith("HostKeyAlgorithms="))).toBeUndefined();
   });
 
   test("GIVEN no host key and no key file THEN accept-new into an empty file, and the SSH agent", () => {

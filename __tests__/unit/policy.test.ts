@@ -87,7 +87,7 @@ describe("Persistence", () => {
   test("named modes carry their distribution's paths", () => {
     expect(Persistence.netfilterPersistent().toString()).toBe("netfilter-persistent: /etc/iptables/rules.v4, /etc/iptables/rules.v6");
     expect(Persistence.rhel().toString()).toBe("rhel: /etc/sysconfig/iptables, /etc/sysconfig/ip6tables");
-    expect(Persistence.from({ v4Path: "/srv/fw/v4" }).toString()).toBe("files: /srv/fw/v4, /srv/fw/v4.v6");
+    expect(Persistence.from({ v4Path: "/etc/fw/v4" }).toString()).toBe("files: /etc/fw/v4, /etc/fw/v4.v6");
   });
 });
 
@@ -121,7 +121,7 @@ describe("bad input fails with the field and the fix", () => {
     ["unknown persistence", () => validateFleet(fleet({ persistence: "systemd" })), "persistence", /"netfilter-persistent"/],
     ["relative persistence path", () => validateFleet(fleet({ persistence: { v4Path: "rules.v4" } })), "persistence.v4Path", /absolute path/],
     ["persistence path with ..", () => validateFleet(fleet({ persistence: { v4Path: "/etc/../x" } })), "persistence.v4Path", /no spaces, quotes or '..'/],
-    ["same v4 and v6 file", () => validateFleet(fleet({ persistence: { v4Path: "/a", v6Path: "/a" } })), "persistence.v6Path", /different path/],
+    ["same v4 and v6 file", () => validateFleet(fleet({ persistence: { v4Path: "/etc/a", v6Path: "/etc/a" } })), "persistence.v6Path", /different path/],
     ["unknown otherFirewall", () => validateFleet(fleet({ otherFirewall: "stop" })), "otherFirewall", /"fail", "skip", "ignore"/],
     ["unknown verify", () => validateFleet(fleet({ verify: "http" })), "verify", /"auto", "tcp", "icmp", "off"/],
     ["negative rollback", () => validateFleet(fleet({ rollbackSeconds: -1 })), "rollbackSeconds", /0 to 3600/],

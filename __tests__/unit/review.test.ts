@@ -22,7 +22,7 @@ const FLEET: LoopbackPolicyProps = {
   resourceType: "terraform_data",
   connection: { privateKeyPath: "~/.ssh/fleet" },
   hosts: [
-    { name: "web-1", address: "192.0.2.11", hostKey: KEY },
+    { name: "web-1", address: "192.0.2.11", hostKey: [KEY] },
     { name: "web-2", address: "192.0.2.12" },
     { name: "db-1", address: "192.0.2.21", user: "deploy", policy: { localOnlyPorts: ["tcp/5432"], ipv6: "off", verify: "icmp" } },
   ],
@@ -207,7 +207,7 @@ describe("what changed since the previous synth", () => {
   const changed: LoopbackPolicyProps = {
     ...FLEET,
     hosts: [
-      { name: "web-1", address: "192.0.2.11", hostKey: KEY, port: 2222 },
+      { name: "web-1", address: "192.0.2.11", hostKey: [KEY], port: 2222 },
       { name: "web-3", address: "192.0.2.13" },
       { name: "db-1", address: "192.0.2.21", user: "deploy", policy: { localOnlyPorts: ["tcp/5432", "tcp/9187"], ipv6: "off", verify: "tcp", logDrops: true } },
     ],

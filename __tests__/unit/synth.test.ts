@@ -54,9 +54,9 @@ describe("snapshots a person has read", () => {
         port: 2222,
         privateKeyPath: "/keys/ops",
         timeoutSeconds: 120,
-        bastion: { address: "bastion.example.com", user: "jump", hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBastionKeyBastionKeyBastionKeyBastionK" },
+        bastion: { address: "bastion.example.com", user: "jump", hostKey: ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBastionKeyBastionKeyBastionKeyBastionK"] },
       },
-      hosts: [{ name: "app-1", address: "10.1.0.5", hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHostKeyHostKeyHostKeyHostKeyHostKeyHo" }],
+      hosts: [{ name: "app-1", address: "10.1.0.5", hostKey: ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHostKeyHostKeyHostKeyHostKeyHostKeyHo"] }],
     });
     expect(readable(json)).toMatchSnapshot();
   });

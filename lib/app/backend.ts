@@ -1,6 +1,7 @@
 import { isAbsolute, resolve } from "path";
 import { LocalBackend, PgBackend, TerraformStack } from "cdktf";
 import { LoopbackPolicyError } from "../policy/errors";
+import { isPlainKey, quoteValue } from "../policy/quote";
 
 /**
  * Where each stack's Terraform state lives, from the fleet file's `backend`.
@@ -38,7 +39,7 @@ const LOCAL_PATH = /^[A-Za-z0-9._/+@{}-][A-Za-z0-9._/+@{} -]{0,1023}$/;
 export function checkBackend(value: unknown, stacks: readonly string[], baseDir: string): Backend {
   if (value === undefined) return { type: "local" };
   if (value === null || typeof value !== "object" || Array.isArray(value)) {
-    throw new LoopbackPolicyError("backend", `${JSON.stringify(value)} is not an object`, 'use { "type": "pg" } (with PG_CONN_STR set) or { "type": "local" }, or leave backend out');
+    throw new LoopbackPolicyError("backend", `${quoteValue(value)} is not an object`, 'use { "type": "pg" } (with PG_CONN_STR set) or { "type": "local" }, or leave backend out');
   }
   const spec = value as Record<string, unknown>;
   switch (spec.type) {
@@ -46,10 +47,10 @@ export function checkBackend(value: unknown, stacks: readonly string[], baseDir:
       knownFields(spec, ["type", "path"]);
       if (spec.path === undefined) return { type: "local" };
       if (typeof spec.path !== "string" || !LOCAL_PATH.test(spec.path) || spec.path.split("/").includes("..")) {
-        throw new LoopbackPolicyError("backend.path", `${JSON.stringify(spec.path)} is not a usable state file path`, 'give a file path such as "state/{stack}.tfstate" (letters, digits, spaces and ._/+@-{}; no ".."; no "~"), or leave it out for terraform.<stack>.tfstate');
+        throw new LoopbackPolicyError("backend.path", `${quoteValue(spec.path)} is not a usable state file path`, 'give a file path such as "state/{stack}.tfstate" (letters, digits, spaces and ._/+@-{}; no ".."; no "~"), or leave it out for terraform.<stack>.tfstate');
       }
       if (stacks.length > 1 && !spec.path.includes("{stack}")) {
-        throw new LoopbackPolicyError("backend.path", `every one of the ${stacks.length} stacks would keep its state in ${JSON.stringify(spec.path)}`, 'put "{stack}" in the path, e.g. "state/{stack}.tfstate"');
+        throw new LoopbackPolicyError("backend.path", `every one of the ${stacks.length} stacks would keep its state in ${quoteValue(spec.path)}`, 'put "{stack}" in the path, e.g. "state/{stack}.tfstate"');
       }
       const path = isAbsolute(spec.path) ? spec.path : resolve(baseDir, spec.path);
       return { type: "local", path };
@@ -58,10 +59,10 @@ export function checkBackend(value: unknown, stacks: readonly string[], baseDir:
       knownFields(spec, ["type", "connStr", "schemaPrefix"]);
       const { connStr, schemaPrefix = DEFAULT_SCHEMA_PREFIX } = spec;
       if (connStr !== undefined && (typeof connStr !== "string" || connStr.trim() === "")) {
-        throw new LoopbackPolicyError("backend.connStr", `${JSON.stringify(connStr)} is not a connection string`, 'leave it out and set PG_CONN_STR when deploying (keeps credentials out of cdktf.out), or give "postgres://user@host/db"');
+        throw new LoopbackPolicyError("backend.connStr", `${quoteValue(connStr)} is not a connection string`, 'leave it out and set PG_CONN_STR when deploying (keeps credentials out of cdktf.out), or give "postgres://user@host/db"');
       }
       if (typeof schemaPrefix !== "string" || !SCHEMA_PREFIX.test(schemaPrefix)) {
-        throw new LoopbackPolicyError("backend.schemaPrefix", `${JSON.stringify(schemaPrefix)} is not a usable schema name prefix`, "use 1-40 lower-case letters, digits and '_', starting with a letter or '_' (Terraform writes the schema name into SQL unquoted)");
+        throw new LoopbackPolicyError("backend.schemaPrefix", `${quoteValue(schemaPrefix)} is not a usable schema name prefix`, "use 1-40 lower-case letters, digits and '_', starting with a letter or '_' (Terraform writes the schema name into SQL unquoted)");
       }
       const backend = { type: "pg" as const, ...(connStr === undefined ? {} : { connStr: connStr as string }), schemaPrefix };
       const seen = new Map<string, string>();
@@ -79,7 +80,7 @@ export function checkBackend(value: unknown, stacks: readonly string[], baseDir:
       return backend;
     }
     default:
-      throw new LoopbackPolicyError("backend.type", `unknown value ${JSON.stringify(spec.type)}`, 'use "pg" or "local" (other backends: see docs/SCALE.md)');
+      throw new LoopbackPolicyError("backend.type", `unknown value ${quoteValue(spec.type)}`, 'use "pg" or "local" (other backends: see docs/SCALE.md)');
   }
 }
 
@@ -104,7 +105,8 @@ function knownFields(spec: Record<string, unknown>, known: readonly string[]): v
   for (const key of Object.keys(spec)) {
     if (!known.includes(key)) {
       const near = known.find((k) => k.toLowerCase() === key.toLowerCase());
-      throw new LoopbackPolicyError(`backend.${key}`, `unknown field for backend type ${JSON.stringify(spec.type)}`, near ? `did you mean "${near}"?` : `remove it; known fields are ${known.join(", ")}`);
+      const plain = isPlainKey(key);
+      throw new LoopbackPolicyError(plain ? `backend.${key}` : "backend", `unknown field ${plain ? "" : `${quoteValue(key)} `}for backend type ${quoteValue(spec.type)}`, near ? `did you mean "${near}"?` : `remove it; known fields are ${known.join(", ")}`);
     }
   }
 }

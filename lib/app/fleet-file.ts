@@ -42,7 +42,7 @@ export function readFleetFile(path: string, source: string): FleetFile {
   try {
     parsed = JSON.parse(text);
   } catch (e) {
-    throw new LoopbackPolicyError(source, `${path} is not valid JSON (${(e as Error).message})`, "fix the JSON syntax");
+    throw new LoopbackPolicyError(source, `${path} is not valid JSON (${jsonProblem(e as Error)})`, "fix the JSON syntax");
   }
   if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
     throw new LoopbackPolicyError(source, `${path} does not hold a JSON object`, 'write { "hosts": [ ... ], ... }');
@@ -59,4 +59,13 @@ export function loadFleetFile(path: string, source: string): { stack: string; pr
   const stack = stackNameOf(file, path);
   const props = Object.fromEntries(Object.entries(file).filter(([k]) => !LAYOUT_FIELDS.includes(k))) as unknown as LoopbackPolicyProps;
   return { stack, props };
+}
+
+/**
+ * What JSON.parse said, without the piece of the file it quotes: from Node 21 on, its message carries the text
+ * around the error (`Unexpected token 'h', "{ hosts: [] " is not valid JSON`), which can be anything the file
+ * holds, a pasted key too. The position it gives says where to look.
+ */
+function jsonProblem(e: Error): string {
+  return e.message.replace(/, (\.\.\.)?".*"(\.\.\.)? is not valid JSON.*$/s, "").slice(0, 120);
 }

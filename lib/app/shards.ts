@@ -1,4 +1,5 @@
 import { LoopbackPolicyError } from "../policy/errors";
+import { isPlainKey, quoteValue } from "../policy/quote";
 import { LoopbackPolicyProps } from "../constructs/loopback-policy";
 
 /**
@@ -65,7 +66,7 @@ export function sanitizeName(value: string): string {
 export function stackNameOf(file: FleetLayout, where = "the fleet file"): string {
   const stack = file.stack ?? "loopback";
   if (typeof stack !== "string" || !STACK_NAME.test(stack)) {
-    throw new LoopbackPolicyError("stack", `${JSON.stringify(stack)} (in ${where}) is not a usable stack name`, "use letters, digits, '_' and '-', starting with a letter");
+    throw new LoopbackPolicyError("stack", `${quoteValue(stack)} (in ${where}) is not a usable stack name`, "use letters, digits, '_' and '-', starting with a letter");
   }
   return stack;
 }
@@ -112,15 +113,15 @@ export function shardFleet(file: LoopbackPolicyProps & FleetLayout, where = "the
       const known = [...new Set(hosts.flatMap((h) => Object.keys(labelsOf(h))))];
       throw new LoopbackPolicyError(
         "sharding.byLabel",
-        `no host has a label ${JSON.stringify(label)}`,
-        known.length > 0 ? `use a label the hosts carry (${known.map((k) => JSON.stringify(k)).join(", ")}), or give every host a "${label}" label` : `give every host a "${label}" label (labels: { "${label}": "..." })`,
+        `no host has a label ${quoteValue(label)}`,
+        known.length > 0 ? `use a label the hosts carry (${known.map((k) => quoteValue(k)).join(", ")}), or give every host a "${label}" label` : `give every host a "${label}" label (labels: { "${label}": "..." })`,
       );
     }
     if (missing.length > 0) {
       const i = missing[0];
       throw new LoopbackPolicyError(
         `hosts[${i}].labels.${label}`,
-        `host ${JSON.stringify(nameOf(hosts[i]))} has no "${label}" label, which sharding.byLabel needs (${missing.length} host(s) lack it)`,
+        `host ${quoteValue(nameOf(hosts[i]))} has no "${label}" label, which sharding.byLabel needs (${missing.length} host(s) lack it)`,
         `give every host a "${label}" label, or shard by maxHostsPerStack only`,
       );
     }
@@ -139,7 +140,7 @@ export function shardFleet(file: LoopbackPolicyProps & FleetLayout, where = "the
       if (before !== undefined) {
         throw new LoopbackPolicyError(
           "sharding.byLabel",
-          `label values ${JSON.stringify(before)} and ${JSON.stringify(value)} both give the stack name "${stackName}" (characters outside A-Z, a-z, 0-9, '_', '-' become '_'; case is ignored)`,
+          `label values ${quoteValue(before)} and ${quoteValue(value)} both give the stack name "${stackName}" (characters outside A-Z, a-z, 0-9, '_', '-' become '_'; case is ignored)`,
           "rename one of the label values so that the stack names differ",
         );
       }
@@ -154,13 +155,13 @@ export function shardFleet(file: LoopbackPolicyProps & FleetLayout, where = "the
 
 function checkSharding(value: unknown): { maxHostsPerStack?: number; byLabel?: string } {
   if (value === null || typeof value !== "object" || Array.isArray(value)) {
-    throw new LoopbackPolicyError("sharding", `${JSON.stringify(value)} is not an object`, 'use { "maxHostsPerStack": 500 }, { "byLabel": "region" } or both');
+    throw new LoopbackPolicyError("sharding", `${quoteValue(value)} is not an object`, 'use { "maxHostsPerStack": 500 }, { "byLabel": "region" } or both');
   }
   const known = ["maxHostsPerStack", "byLabel"];
   for (const key of Object.keys(value)) {
     if (!known.includes(key)) {
       const near = known.find((k) => k.toLowerCase() === key.toLowerCase());
-      throw new LoopbackPolicyError(`sharding.${key}`, "unknown field", near ? `did you mean "${near}"?` : `remove it; known fields are ${known.join(", ")}`);
+      throw new LoopbackPolicyError(isPlainKey(key) ? `sharding.${key}` : "sharding", isPlainKey(key) ? "unknown field" : `unknown field ${quoteValue(key)}`, near ? `did you mean "${near}"?` : `remove it; known fields are ${known.join(", ")}`);
     }
   }
   const { maxHostsPerStack: max, byLabel } = value as Record<string, unknown>;
@@ -169,21 +170,21 @@ function checkSharding(value: unknown): { maxHostsPerStack?: number; byLabel?: s
   }
   if (max !== undefined) {
     if (typeof max !== "number" || !Number.isInteger(max)) {
-      throw new LoopbackPolicyError("sharding.maxHostsPerStack", `${JSON.stringify(max)} is not a whole number`, `use a whole number of hosts from 1 to ${MAX_HOSTS_PER_STACK}, without quotes`);
+      throw new LoopbackPolicyError("sharding.maxHostsPerStack", `${quoteValue(max)} is not a whole number`, `use a whole number of hosts from 1 to ${MAX_HOSTS_PER_STACK}, without quotes`);
     }
     if (max < 1 || max > MAX_HOSTS_PER_STACK) {
       throw new LoopbackPolicyError("sharding.maxHostsPerStack", `${max} is out of range`, `use a whole number of hosts from 1 to ${MAX_HOSTS_PER_STACK} (docs/SCALE.md: 500-2,000 is a good size)`);
     }
   }
   if (byLabel !== undefined && (typeof byLabel !== "string" || !LABEL_KEY.test(byLabel))) {
-    throw new LoopbackPolicyError("sharding.byLabel", `${JSON.stringify(byLabel)} is not a label name`, 'name a host label, e.g. "region"');
+    throw new LoopbackPolicyError("sharding.byLabel", `${quoteValue(byLabel)} is not a label name`, 'name a host label, e.g. "region"');
   }
   return { maxHostsPerStack: max as number | undefined, byLabel: byLabel as string | undefined };
 }
 
 function checkHosts(hosts: unknown): readonly unknown[] {
   if (!Array.isArray(hosts)) {
-    throw new LoopbackPolicyError("hosts", `${JSON.stringify(hosts)} is not a list`, 'list the hosts: [{ "name": "web-1", "address": "192.0.2.10" }]');
+    throw new LoopbackPolicyError("hosts", `${quoteValue(hosts)} is not a list`, 'list the hosts: [{ "name": "web-1", "address": "192.0.2.10" }]');
   }
   if (hosts.length === 0) {
     throw new LoopbackPolicyError("hosts", "the fleet is empty, so sharding would give stacks without hosts", 'list at least one host: [{ "name": "web-1", "address": "192.0.2.10" }]');
@@ -210,7 +211,7 @@ function checkUniqueNames(hosts: readonly unknown[]): void {
     if (first !== undefined) {
       throw new LoopbackPolicyError(
         `hosts[${i}].name`,
-        `"${name}" is already the name of hosts[${first}] (names are compared without case)`,
+        `${quoteValue(name)} is already the name of hosts[${first}] (names are compared without case)`,
         "give every host a unique name; it is the host's Terraform resource key",
       );
     }
@@ -233,7 +234,7 @@ function checkCanary(props: LoopbackPolicyProps, hosts: readonly unknown[]): voi
   const names = new Set(hosts.map(nameOf));
   rollout.canary.forEach((n: unknown, i: number) => {
     if (!names.has(n)) {
-      throw new LoopbackPolicyError(`rollout.canary[${i}]`, `${JSON.stringify(n)} is not a host of the fleet`, "name a host from hosts[].name");
+      throw new LoopbackPolicyError(`rollout.canary[${i}]`, `${quoteValue(n)} is not a host of the fleet`, "name a host from hosts[].name");
     }
   });
 }

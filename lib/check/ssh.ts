@@ -66,6 +66,7 @@ function common(knownHosts: string, alias: string, hostKey: string, keyPath: str
     "-o", `UserKnownHostsFile=${knownHosts}`,
     "-o", `HostKeyAlias=${alias}`,
     "-o", `StrictHostKeyChecking=${hostKey ? "yes" : "accept-new"}`,
+    ...(hostKey ? ["-o", `HostKeyAlgorithms=${hostKeyAlgorithms(hostKey)}`] : []),
     "-o", "UpdateHostKeys=no",
     ...(keyPath ? ["-i", expandHome(keyPath, o.home), "-o", "IdentitiesOnly=yes"] : []),
   ];
@@ -78,6 +79,16 @@ function proxyCommand(e: HostEntry, files: KnownHostsFiles, o: SshOptions): stri
     "-p", e.bastion_port, "-l", e.bastion_user,
   ].map((a) => shellQuote(a.replace(/%/g, "%%")));
   return [...literal, "-W", "'[%h]:%p'", "--", shellQuote(e.bastion_host.replace(/%/g, "%%"))].join(" ");
+}
+
+/**
+ * The host key algorithms that verify the pinned key, so that ssh negotiates its type and no other (OpenSSH on
+ * its own prefers ed25519, Terraform's client ECDSA: validation pins the key Terraform negotiates, and the check
+ * must ask for that one too). An RSA key signs with rsa-sha2-512, rsa-sha2-256 or, on old servers, ssh-rsa.
+ */
+export function hostKeyAlgorithms(hostKey: string): string {
+  const type = hostKey.split(" ")[0];
+  return type === "ssh-rsa" ? "rsa-sha2-512,rsa-sha2-256,ssh-rsa" : type;
 }
 
 function knownHostsLine(alias: string, key: string): string {

@@ -1,4 +1,5 @@
 import { LoopbackPolicyError } from "../policy/errors";
+import { isPlainKey, quoteValue } from "../policy/quote";
 import { Fleet } from "../policy/model";
 import { RolloutSpec } from "../policy/rollout";
 
@@ -20,21 +21,21 @@ const WAVE_NAME = /^[A-Za-z0-9_-]{1,40}$/;
 export function planWaves(fleet: Fleet, rollout: RolloutSpec): Wave[] {
   const field = "rollout";
   if (rollout === null || typeof rollout !== "object" || Array.isArray(rollout)) {
-    throw new LoopbackPolicyError(field, `${JSON.stringify(rollout)} is not an object`, 'pass { "canary": [...], "batchSize": N } or { "byLabel": "wave" }');
+    throw new LoopbackPolicyError(field, `${quoteValue(rollout)} is not an object`, 'pass { "canary": [...], "batchSize": N } or { "byLabel": "wave" }');
   }
   for (const key of Object.keys(rollout)) {
     if (!["canary", "byLabel", "order", "batchSize"].includes(key)) {
-      throw new LoopbackPolicyError(`${field}.${key}`, "unknown field", "remove it; known fields are canary, byLabel, order, batchSize");
+      throw new LoopbackPolicyError(isPlainKey(key) ? `${field}.${key}` : field, isPlainKey(key) ? "unknown field" : `unknown field ${quoteValue(key)}`, "remove it; known fields are canary, byLabel, order, batchSize");
     }
   }
   const names = new Set(fleet.hosts.map((h) => h.name));
   if (!Array.isArray(rollout.canary ?? [])) {
-    throw new LoopbackPolicyError(`${field}.canary`, `${JSON.stringify(rollout.canary)} is not a list`, 'list host names: ["web-1"]');
+    throw new LoopbackPolicyError(`${field}.canary`, `${quoteValue(rollout.canary)} is not a list`, 'list host names: ["web-1"]');
   }
   const canary = [...(rollout.canary ?? [])];
   canary.forEach((n, i) => {
     if (!names.has(n)) {
-      throw new LoopbackPolicyError(`${field}.canary[${i}]`, `${JSON.stringify(n)} is not a host of the fleet`, "name a host from hosts[].name");
+      throw new LoopbackPolicyError(`${field}.canary[${i}]`, `${quoteValue(n)} is not a host of the fleet`, "name a host from hosts[].name");
     }
   });
   if (new Set(canary).size !== canary.length) {
@@ -42,7 +43,7 @@ export function planWaves(fleet: Fleet, rollout: RolloutSpec): Wave[] {
   }
   const size = rollout.batchSize;
   if (size !== undefined && (typeof size !== "number" || !Number.isInteger(size) || size < 1)) {
-    throw new LoopbackPolicyError(`${field}.batchSize`, `${JSON.stringify(size)} is not a positive whole number`, "use a whole number of hosts per batch, 1 or more");
+    throw new LoopbackPolicyError(`${field}.batchSize`, `${quoteValue(size)} is not a positive whole number`, "use a whole number of hosts per batch, 1 or more");
   }
 
   const inCanary = new Set(canary);
@@ -51,7 +52,10 @@ export function planWaves(fleet: Fleet, rollout: RolloutSpec): Wave[] {
   if (rollout.byLabel === undefined) {
     if (rest.length > 0) groups.set("fleet", rest.map((h) => h.name));
   } else {
-    const label = rollout.byLabel;
+    const label: unknown = rollout.byLabel;
+    if (typeof label !== "string" || !/^[A-Za-z0-9._:/-]{1,63}$/.test(label)) {
+      throw new LoopbackPolicyError(`${field}.byLabel`, `${quoteValue(label)} is not a label name`, 'name a host label, e.g. "wave"');
+    }
     for (const h of rest) {
       const value = h.labels[label];
       if (value === undefined) {
@@ -68,7 +72,7 @@ export function planWaves(fleet: Fleet, rollout: RolloutSpec): Wave[] {
     const hosts = groups.get(group)!;
     const name = group.replace(/[^A-Za-z0-9_-]/g, "_");
     if (!WAVE_NAME.test(name) || name === "canary") {
-      throw new LoopbackPolicyError(`rollout.byLabel`, `label value ${JSON.stringify(group)} cannot name a wave`, "use label values of 1-40 letters, digits, '_' or '-', other than \"canary\"");
+      throw new LoopbackPolicyError(`rollout.byLabel`, `label value ${quoteValue(group)} cannot name a wave`, "use label values of 1-40 letters, digits, '_' or '-', other than \"canary\"");
     }
     if (size === undefined) {
       waves.push({ name, hosts });

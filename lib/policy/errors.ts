@@ -1,3 +1,5 @@
+import { redactQuoted } from "./quote";
+
 /**
  * Raised for every invalid input, before anything is synthesized or written.
  *
@@ -10,6 +12,9 @@ export class LoopbackPolicyError extends Error {
   public readonly fix: string;
 
   constructor(field: string, problem: string, fix: string) {
+    // Messages quote values with quoteValue (./quote.ts); this catches a quoted secret any message still holds.
+    problem = redactQuoted(problem);
+    fix = redactQuoted(fix);
     super(`${field}: ${problem}. Fix: ${fix}`);
     this.name = "LoopbackPolicyError";
     this.field = field;

@@ -20,10 +20,10 @@ export interface BastionSpec {
    */
   readonly privateKeyPath?: string;
   /**
-   * Pinned public host key of the bastion (`ssh-ed25519 AAAA...`).
+   * Pinned host key of the bastion, in the forms of {@link ConnectionSpec.hostKey}.
    * @default not pinned
    */
-  readonly hostKey?: string;
+  readonly hostKey?: string | string[];
 }
 
 /** How to reach hosts: fleet-wide defaults, each overridable per host. */
@@ -45,10 +45,15 @@ export interface ConnectionSpec {
    */
   readonly privateKeyPath?: string;
   /**
-   * Pinned public host key (`ssh-ed25519 AAAA...`): Terraform refuses a host that presents another key.
+   * Pinned host key: Terraform refuses a host that presents another key. Give the host's keys as `ssh-keyscan
+   * HOST` prints them (`host type base64` lines, `#` comments ignored), or a list of `"type base64"` strings (all
+   * the keys the host has; a list of one says it is the only one), or one ECDSA key `"ecdsa-sha2-nistp256 AAAA..."`.
+   * The key pinned is the one Terraform's SSH client negotiates: ECDSA, else RSA, else ed25519 (Go's x/crypto
+   * order). One key of another type given alone as a string is refused: a stock sshd also has an ECDSA key, which
+   * Terraform would negotiate, failing with "knownhosts: key mismatch".
    * @default not pinned
    */
-  readonly hostKey?: string;
+  readonly hostKey?: string | string[];
   /**
    * Go through this bastion.
    * @default direct connection

@@ -1,4 +1,5 @@
 import { LoopbackPolicyError } from "./errors";
+import { quoteValue } from "./quote";
 
 /** Transport protocol of a local-only port. */
 export type PortProtocol = "tcp" | "udp";
@@ -41,7 +42,7 @@ export class LocalPort {
     if (!m) {
       throw new LoopbackPolicyError(
         field,
-        `${JSON.stringify(text)} is not a port`,
+        `${quoteValue(text)} is not a port`,
         'write "tcp/8080", "udp/53" or a range "tcp/9000-9100"',
       );
     }

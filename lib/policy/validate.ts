@@ -1,5 +1,6 @@
 import { isIPv4, isIPv6 } from "net";
 import { LoopbackPolicyError } from "./errors";
+import { isPlainKey, quoteValue } from "./quote";
 import { BastionSpec, ConnectionSpec, FleetSpec, HostSpec } from "./fleet";
 import { Bastion, Fleet, Host } from "./model";
 import { AntiSpoofing, DropAction, EnforceMode, Ipv6Mode, OtherFirewall, Policy, PolicyOptions, VerifyMode } from "./options";
@@ -9,7 +10,16 @@ import { LocalPort } from "./port";
 const HOST_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 const DNS_NAME = /^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/;
 const USER = /^[a-z_][a-z0-9_.-]{0,31}$/;
-const HOST_KEY = /^(ssh-ed25519|ssh-rsa|ssh-dss|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/]+={0,3}$/;
+const KEY_TYPE = /^(ssh-ed25519|ssh-rsa|ssh-dss|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com)$/;
+const KEY_BASE64 = /^[A-Za-z0-9+/]+={0,3}$/;
+/**
+ * Host key types in the order Terraform's SSH client (Go's golang.org/x/crypto/ssh, `supportedHostKeyAlgos` /
+ * `preferredHostKeyAlgos`) negotiates them when the server has several: ECDSA first, then RSA (rsa-sha2-256,
+ * rsa-sha2-512, ssh-rsa, all with an `ssh-rsa` key), DSA, and ssh-ed25519 last. Terraform sets no
+ * HostKeyAlgorithms and writes the single `host_key` into a known_hosts file, so only the key of the negotiated
+ * type matches (hashicorp/terraform#18940).
+ */
+const NEGOTIATION_ORDER = ["ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521", "ssh-rsa", "ssh-dss", "ssh-ed25519"];
 const LOG_PREFIX = /^[A-Za-z0-9._:-]{1,15}$/;
 // Anything Terraform or a shell could treat as more than text is refused in free-form paths.
 const KEY_PATH = /^[A-Za-z0-9~._/+@-][A-Za-z0-9._/+@ -]{0,1023}$/;
@@ -74,7 +84,48 @@ export function validateFleet(spec: FleetSpec, extraFields: readonly string[] = 
     seen.set(key, i);
     return host;
   });
+  checkSshPorts(spec, hosts);
   return { hosts };
+}
+
+/**
+ * A local-only TCP port that covers the port SSH reaches a host on would make the deploy drop every SSH
+ * connection to it but lo's, the deploy's own confirming connection included (the rollback guard would bring
+ * the old rules back, but with `rollbackSeconds: 0`, or once persisted by hand, the host is cut off). The same
+ * holds for a host that is another host's bastion: its local-only ports must leave the bastion port open.
+ */
+function checkSshPorts(spec: FleetSpec, hosts: readonly Host[]): void {
+  hosts.forEach((host, i) => {
+    const uses: Array<{ port: number; why: string }> = [{ port: host.port, why: "" }];
+    hosts.forEach((other, j) => {
+      if (other.bastion && sameAddress(other.bastion.address, host.address)) {
+        uses.push({ port: other.bastion.port, why: ` as the bastion of hosts[${j}] (${quoteValue(other.name)})` });
+      }
+    });
+    for (const use of uses) {
+      const cut = host.policy.localOnlyPorts.find((p) => p.protocol === "tcp" && p.from <= use.port && use.port <= p.to);
+      if (cut === undefined) continue;
+      const field = localPortField(spec, i, cut);
+      const narrower = [cut.from < use.port ? `"tcp/${cut.from}-${use.port - 1}"` : "", use.port < cut.to ? `"tcp/${use.port + 1}-${cut.to}"` : ""].filter(Boolean);
+      throw new LoopbackPolicyError(
+        field,
+        `"${cut}" covers port ${use.port}, which SSH reaches hosts[${i}] (${quoteValue(host.name)}) on${use.why}, so the deploy would cut SSH to it from everywhere but lo`,
+        `SSH to this host uses port ${use.port}${use.why ? use.why.replace(/^ as/, ", as") : ""}; remove it from localOnlyPorts${cut.isRange ? ` or split the range to leave ${use.port} out (${narrower.join(" and ")})` : ""}, or make the host reachable over another SSH port (port)`,
+      );
+    }
+  });
+}
+
+/** The field a host's local-only port came from: its own policy's list, or the fleet's. */
+function localPortField(spec: FleetSpec, i: number, port: LocalPort): string {
+  const own = spec.hosts[i].policy?.localOnlyPorts;
+  const [list, at] = own !== undefined ? [own, `hosts[${i}].policy.localOnlyPorts`] : [spec.localOnlyPorts ?? [], "localOnlyPorts"];
+  const index = list.findIndex((p) => (p instanceof LocalPort ? p : LocalPort.parse(String(p))).toString() === port.toString());
+  return index < 0 ? at : `${at}[${index}]`;
+}
+
+function sameAddress(a: string, b: string): boolean {
+  return a.toLowerCase().replace(/\.$/, "") === b.toLowerCase().replace(/\.$/, "");
 }
 
 /** Merge `options` over `base`, validating every field given. `field` prefixes error paths. */
@@ -111,7 +162,7 @@ function resolveHost(h: HostSpec, defaults: ConnectionSpec, fleetPolicy: Policy,
   if (typeof h.name !== "string" || !HOST_NAME.test(h.name)) {
     throw new LoopbackPolicyError(
       `${field}.name`,
-      `${JSON.stringify(h.name)} is not a usable host name`,
+      `${quoteValue(h.name)} is not a usable host name`,
       "use 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit (it becomes the resource key)",
     );
   }
@@ -121,7 +172,7 @@ function resolveHost(h: HostSpec, defaults: ConnectionSpec, fleetPolicy: Policy,
   const port = int(h.port ?? defaults.port, 22, 1, 65535, h.port !== undefined ? `${f}.port` : "connection.port");
   const keyField = h.privateKeyPath !== undefined ? `${f}.privateKeyPath` : "connection.privateKeyPath";
   const privateKeyPath = checkKeyPath(h.privateKeyPath ?? defaults.privateKeyPath, keyField);
-  const hostKey = checkHostKey(h.hostKey ?? defaults.hostKey, h.hostKey !== undefined ? `${f}.hostKey` : "connection.hostKey");
+  const hostKey = checkHostKey(h.hostKey ?? defaults.hostKey, h.hostKey !== undefined ? `${f}.hostKey` : "connection.hostKey", address, port);
   const sudoField = h.sudo !== undefined ? `${f}.sudo` : "connection.sudo";
   const sudo = bool(h.sudo ?? defaults.sudo, user !== "root", sudoField);
   if (user !== "root" && !sudo) {
@@ -148,12 +199,15 @@ function resolveHost(h: HostSpec, defaults: ConnectionSpec, fleetPolicy: Policy,
 function resolveBastion(b: BastionSpec, host: { user: string; privateKeyPath: string }, field: string): Bastion {
   checkObject(b, field);
   checkKnownFields(b, BASTION_FIELDS, field);
+  const address = checkAddress(b.address, `${field}.address`);
+  const user = checkUser(b.user ?? host.user, `${field}.user`);
+  const port = int(b.port, 22, 1, 65535, `${field}.port`);
   return {
-    address: checkAddress(b.address, `${field}.address`),
-    user: checkUser(b.user ?? host.user, `${field}.user`),
-    port: int(b.port, 22, 1, 65535, `${field}.port`),
+    address,
+    user,
+    port,
     privateKeyPath: b.privateKeyPath === undefined ? host.privateKeyPath : checkKeyPath(b.privateKeyPath, `${field}.privateKeyPath`),
-    hostKey: checkHostKey(b.hostKey, `${field}.hostKey`),
+    hostKey: checkHostKey(b.hostKey, `${field}.hostKey`, address, port),
   };
 }
 
@@ -162,12 +216,12 @@ function resolveLog(input: PolicyOptions["logDrops"], base: Policy["log"], field
   if (input === false) return undefined;
   if (input === true) return { prefix: "lbp-drop", perMinute: 5 };
   if (input === null || typeof input !== "object" || Array.isArray(input)) {
-    throw new LoopbackPolicyError(field, `${JSON.stringify(input)} is not a logging setting`, 'use true, false or { "prefix": "lbp-drop", "perMinute": 5 }');
+    throw new LoopbackPolicyError(field, `${quoteValue(input)} is not a logging setting`, 'use true, false or { "prefix": "lbp-drop", "perMinute": 5 }');
   }
   checkKnownFields(input, ["prefix", "perMinute"], field);
   const prefix = input.prefix ?? "lbp-drop";
   if (typeof prefix !== "string" || !LOG_PREFIX.test(prefix)) {
-    throw new LoopbackPolicyError(`${field}.prefix`, `${JSON.stringify(prefix)} is not a usable log prefix`, "use 1-15 letters, digits, '.', '_', ':' or '-' (the kernel keeps 29 characters and each rule appends its id)");
+    throw new LoopbackPolicyError(`${field}.prefix`, `${quoteValue(prefix)} is not a usable log prefix`, "use 1-15 letters, digits, '.', '_', ':' or '-' (the kernel keeps 29 characters and each rule appends its id)");
   }
   return { prefix, perMinute: int(input.perMinute, 5, 1, 10000, `${field}.perMinute`) };
 }
@@ -188,26 +242,90 @@ function checkAddress(value: unknown, field: string): string {
   if (typeof value !== "string" || value.length === 0) {
     throw new LoopbackPolicyError(field, "missing", 'give the IPv4/IPv6 address or DNS name SSH connects to, e.g. "192.0.2.10"');
   }
-  if (isIPv4(value) || isIPv6(value)) return value;
+  if (isIPv4(value) || isIPv6(value)) return checkHostAddress(value, field);
   const slash = value.indexOf("/");
   if (slash > 0 && (isIPv4(value.slice(0, slash)) || isIPv6(value.slice(0, slash)))) {
-    throw new LoopbackPolicyError(field, `"${value}" is a network, not a host address`, `did you mean "${value.slice(0, slash)}"?`);
+    throw new LoopbackPolicyError(field, `${quoteValue(value)} is a network, not a host address`, `did you mean ${quoteValue(value.slice(0, slash))}?`);
   }
   if (/^\[.*\]$/.test(value) && isIPv6(value.slice(1, -1))) {
-    throw new LoopbackPolicyError(field, `"${value}" has brackets`, `write the IPv6 address without brackets: "${value.slice(1, -1)}"`);
+    throw new LoopbackPolicyError(field, `${quoteValue(value)} has brackets`, `write the IPv6 address without brackets: ${quoteValue(value.slice(1, -1))}`);
+  }
+  const last = value.replace(/\.$/, "").split(".").pop() ?? "";
+  if (!/^[0-9.]+$/.test(value) && /^(0x[0-9a-f]*|[0-9]+)$/i.test(last) && DNS_NAME.test(value)) {
+    // A top-level label is never numeric; getaddrinfo (OpenSSH, Go's cgo resolver) reads inet_aton's forms.
+    throw new LoopbackPolicyError(field, `${quoteValue(value)} is not a DNS name: its last label is a number, and getaddrinfo reads such names as IPv4 addresses in a legacy form ("0x7f.1" is 127.0.0.1)`, "write the address as four decimal numbers, e.g. \"192.0.2.10\", or give a DNS name");
   }
   if (/^[0-9.]+$/.test(value) || !DNS_NAME.test(value)) {
-    throw new LoopbackPolicyError(field, `${JSON.stringify(value)} is not an IPv4/IPv6 address or DNS name`, 'use e.g. "192.0.2.10", "2001:db8::10" or "web-1.example.com"');
+    throw new LoopbackPolicyError(field, `${quoteValue(value)} is not an IPv4/IPv6 address or DNS name`, 'use e.g. "192.0.2.10", "2001:db8::10" or "web-1.example.com"');
   }
   return value;
+}
+
+/**
+ * An IP address that is not a unicast host address SSH can connect to: unspecified, broadcast, multicast,
+ * "this network", or IPv6 link-local (which needs a zone id: `fe80::1%eth0`, and Terraform's SSH connection
+ * takes no zone id). An IPv4-mapped IPv6 address (`::ffff:192.0.2.1`) is checked as its IPv4 address.
+ */
+function checkHostAddress(value: string, field: string): string {
+  const zone = value.indexOf("%");
+  if (zone >= 0) {
+    throw new LoopbackPolicyError(
+      field,
+      `${quoteValue(value)} has an IPv6 zone id (${quoteValue(value.slice(zone))}), which Terraform's SSH connection cannot use`,
+      "zone ids don't work in Terraform's SSH connection (it takes the address as a host name); use the host's global or ULA address or a DNS name",
+    );
+  }
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(value);
+  const v4 = isIPv4(value) ? value : mapped?.[1];
+  const notHost = (what: string, fix = 'give the unicast address of the host itself, e.g. "192.0.2.10", or its DNS name') => {
+    throw new LoopbackPolicyError(field, `${quoteValue(value)} is ${what}`, fix);
+  };
+  if (v4 !== undefined) {
+    const [a, b, c, d] = v4.split(".").map(Number);
+    if (a === 0) notHost(`not a host address (0.0.0.0/8 means "this network": ${v4 === "0.0.0.0" ? "any address of the machine that connects" : "never a destination"})`);
+    if (a === 255 && b === 255 && c === 255 && d === 255) notHost("not a host address (the limited broadcast address)");
+    if (a >= 224 && a <= 239) notHost("a multicast address, not a host address");
+    if (a >= 240) notHost("not a host address (240.0.0.0/4 is reserved)");
+    return value;
+  }
+  const words = expandIPv6(value);
+  if (words.every((w) => w === 0)) notHost('not a host address (the unspecified address "::")');
+  if ((words[0] & 0xff00) === 0xff00) notHost("an IPv6 multicast address, not a host address");
+  if ((words[0] & 0xffc0) === 0xfe80) {
+    notHost(
+      "an IPv6 link-local address, which SSH can only reach with a zone id",
+      "zone ids don't work in Terraform's SSH connection; use the host's global or ULA address or a DNS name",
+    );
+  }
+  return value;
+}
+
+/** The eight 16-bit words of an IPv6 address (a valid one, without zone id). */
+function expandIPv6(value: string): number[] {
+  let text = value;
+  const v4 = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
+  if (v4) {
+    const [a, b, c, d] = v4.slice(1).map(Number);
+    text = `${text.slice(0, v4.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const [head, tail] = text.split("::");
+  const words = (part: string | undefined) => (part ? part.split(":").map((w) => parseInt(w, 16)) : []);
+  if (tail === undefined) return words(head);
+  const h = words(head);
+  const t = words(tail);
+  return [...h, ...new Array<number>(8 - h.length - t.length).fill(0), ...t];
 }
 
 function checkLabels(value: unknown, field: string): Record<string, string> {
   if (value === undefined) return {};
   checkObject(value, field);
   for (const [k, v] of Object.entries(value as object)) {
-    if (!LABEL.test(k) || typeof v !== "string" || !LABEL.test(v)) {
-      throw new LoopbackPolicyError(`${field}.${k}`, `label ${JSON.stringify(k)}: ${JSON.stringify(v)} is not usable`, "use 1-63 letters, digits, '.', '_', ':', '/' or '-' for keys and values");
+    if (!LABEL.test(k)) {
+      // The key is not part of the field path: it could be anything, a pasted secret too.
+      throw new LoopbackPolicyError(field, `label name ${quoteValue(k)} is not usable`, "use 1-63 letters, digits, '.', '_', ':', '/' or '-' for keys and values");
+    }
+    if (typeof v !== "string" || !LABEL.test(v)) {
+      throw new LoopbackPolicyError(`${field}.${k}`, `label ${quoteValue(k)}: ${quoteValue(v)} is not usable`, "use 1-63 letters, digits, '.', '_', ':', '/' or '-' for keys and values");
     }
   }
   return { ...(value as Record<string, string>) };
@@ -215,7 +333,7 @@ function checkLabels(value: unknown, field: string): Record<string, string> {
 
 function checkUser(value: unknown, field: string): string {
   if (typeof value !== "string" || !USER.test(value)) {
-    throw new LoopbackPolicyError(field, `${JSON.stringify(value)} is not a usable user name`, "use a Linux user name: lower-case letters, digits, '_', '.', '-', starting with a letter or '_'");
+    throw new LoopbackPolicyError(field, `${quoteValue(value)} is not a usable user name`, "use a Linux user name: lower-case letters, digits, '_', '.', '-', starting with a letter or '_'");
   }
   return value;
 }
@@ -223,35 +341,82 @@ function checkUser(value: unknown, field: string): string {
 function checkKeyPath(value: unknown, field: string): string {
   if (value === undefined) return "";
   if (typeof value !== "string" || !KEY_PATH.test(value) || value.split("/").includes("..")) {
-    throw new LoopbackPolicyError(field, `${JSON.stringify(value)} is not a usable key file path`, "give the path of the private key file (letters, digits, spaces and ._/+@-~; no '..'), or leave it out to use the SSH agent");
+    throw new LoopbackPolicyError(field, `${quoteValue(value)} is not a usable key file path`, "give the path of the private key file (letters, digits, spaces and ._/+@-~; no '..'), or leave it out to use the SSH agent");
   }
   return value;
 }
 
-function checkHostKey(value: unknown, field: string): string {
+/**
+ * The host key to pin, from what the user gave: one key (`"type base64"`), the host's keys as `ssh-keyscan`
+ * prints them (`host type base64` lines; `#` comments ignored), or a list of either. With several keys, the one
+ * Terraform will negotiate ({@link NEGOTIATION_ORDER}). One key of another type than ECDSA, given alone as a
+ * string, is refused: a stock sshd also has an ECDSA key, which Terraform would negotiate instead, failing the
+ * deploy with "knownhosts: key mismatch". A list says it holds all the host's keys, so a list of one is pinned.
+ */
+function checkHostKey(value: unknown, field: string, address: string, port: number): string {
   if (value === undefined) return "";
-  if (typeof value !== "string" || !HOST_KEY.test(value.trim())) {
-    throw new LoopbackPolicyError(field, `${JSON.stringify(value)} is not an SSH public host key`, 'use the "type base64" form without a comment, e.g. the first two fields of /etc/ssh/ssh_host_ed25519_key.pub');
+  const target = `${port === 22 ? "" : `-p ${port} `}${address}`;
+  const formFix = `use the "type base64" form without a comment (the first two fields of /etc/ssh/ssh_host_ecdsa_key.pub), or all of the host's keys as \`ssh-keyscan ${target}\` prints them`;
+  const items: unknown[] = Array.isArray(value) ? value : [value];
+  if (items.some((v) => typeof v !== "string")) {
+    throw new LoopbackPolicyError(field, `${quoteValue(value)} is not an SSH public host key`, formFix);
   }
-  return value.trim();
+  const lines = (items as string[]).flatMap((v) => v.split(/\r?\n/)).map((l) => l.trim()).filter((l) => l !== "" && !l.startsWith("#"));
+  if (lines.length === 0) {
+    throw new LoopbackPolicyError(field, `${quoteValue(value)} holds no key`, formFix);
+  }
+  const keys = new Map<string, string>();
+  const hosts = new Set<string>();
+  for (const line of lines) {
+    const t = line.split(/\s+/);
+    if (t[0].startsWith("@")) {
+      throw new LoopbackPolicyError(field, `${quoteValue(line)} has a known_hosts marker (${quoteValue(t[0])}), not a host key`, formFix);
+    }
+    const keyscan = t.length === 3 && !KEY_TYPE.test(t[0]) && KEY_TYPE.test(t[1]);
+    const [type, base64] = keyscan ? t.slice(1) : t;
+    if (!(keyscan || t.length === 2) || !KEY_TYPE.test(type) || !KEY_BASE64.test(base64)) {
+      throw new LoopbackPolicyError(field, `${quoteValue(line)} is not an SSH public host key`, formFix);
+    }
+    if (type.startsWith("sk-")) {
+      throw new LoopbackPolicyError(field, `${type} is not a host key type (security keys authenticate users; sshd never offers one, and Terraform would not accept it)`, formFix);
+    }
+    if (keyscan) hosts.add(t[0]);
+    const before = keys.get(type);
+    if (before !== undefined && before !== base64) {
+      throw new LoopbackPolicyError(field, `it holds two different ${type} keys, and a host has one of each type`, `give the keys of this host only, as \`ssh-keyscan ${target}\` prints them`);
+    }
+    keys.set(type, base64);
+  }
+  if (hosts.size > 1) {
+    throw new LoopbackPolicyError(field, `it holds keys of several hosts (${[...hosts].map((x) => quoteValue(x)).join(", ")})`, `give the keys of this host only, as \`ssh-keyscan ${target}\` prints them`);
+  }
+  const [type, base64] = [...keys].sort(([a], [b]) => NEGOTIATION_ORDER.indexOf(a) - NEGOTIATION_ORDER.indexOf(b))[0];
+  if (!Array.isArray(value) && keys.size === 1 && !type.startsWith("ecdsa-")) {
+    throw new LoopbackPolicyError(
+      field,
+      `one ${type} key alone is ambiguous: a stock sshd also has an ECDSA host key, and Terraform's SSH client (Go's x/crypto) negotiates ecdsa first, so this pin would fail the deploy with "knownhosts: key mismatch"`,
+      `pin the host's ECDSA key (\`ssh-keyscan -t ecdsa ${target}\`), or give all of the host's keys: the output of \`ssh-keyscan ${target}\`, or a list of "type base64" strings (a list of one key says it is the only key the host has)`,
+    );
+  }
+  return `${type} ${base64}`;
 }
 
 function oneOf<T extends string>(value: unknown, allowed: readonly T[], fallback: T, field: string): T {
   if (value === undefined) return fallback;
   if (typeof value === "string" && (allowed as readonly string[]).includes(value)) return value as T;
-  throw new LoopbackPolicyError(field, `unknown value ${JSON.stringify(value)}`, `use one of ${allowed.map((a) => `"${a}"`).join(", ")}`);
+  throw new LoopbackPolicyError(field, `unknown value ${quoteValue(value)}`, `use one of ${allowed.map((a) => `"${a}"`).join(", ")}`);
 }
 
 function bool(value: unknown, fallback: boolean, field: string): boolean {
   if (value === undefined) return fallback;
   if (typeof value === "boolean") return value;
-  throw new LoopbackPolicyError(field, `${JSON.stringify(value)} is not true or false`, "use true or false");
+  throw new LoopbackPolicyError(field, `${quoteValue(value)} is not true or false`, "use true or false");
 }
 
 function int(value: unknown, fallback: number, min: number, max: number, field: string): number {
   if (value === undefined) return fallback;
   if (typeof value !== "number" || !Number.isInteger(value)) {
-    throw new LoopbackPolicyError(field, `${JSON.stringify(value)} is not a whole number`, `use a whole number from ${min} to ${max}, without quotes`);
+    throw new LoopbackPolicyError(field, `${quoteValue(value)} is not a whole number`, `use a whole number from ${min} to ${max}, without quotes`);
   }
   if (value < min || value > max) {
     throw new LoopbackPolicyError(field, `${value} is out of range`, `use a whole number from ${min} to ${max}`);
@@ -261,13 +426,13 @@ function int(value: unknown, fallback: number, min: number, max: number, field: 
 
 function checkObject(value: unknown, field: string): void {
   if (value === null || typeof value !== "object" || Array.isArray(value)) {
-    throw new LoopbackPolicyError(field, `${JSON.stringify(value)} is not an object`, "pass an object ({ ... })");
+    throw new LoopbackPolicyError(field, `${quoteValue(value)} is not an object`, "pass an object ({ ... })");
   }
 }
 
 function checkArray(value: unknown, field: string): unknown[] {
   if (!Array.isArray(value)) {
-    throw new LoopbackPolicyError(field, `${JSON.stringify(value)} is not a list`, 'pass a list, e.g. ["tcp/8080"]');
+    throw new LoopbackPolicyError(field, `${quoteValue(value)} is not a list`, 'pass a list, e.g. ["tcp/8080"]');
   }
   return value;
 }
@@ -276,8 +441,9 @@ function checkKnownFields(obj: object, known: readonly string[], field: string):
   for (const key of Object.keys(obj)) {
     if (!known.includes(key)) {
       const near = known.find((k) => k.toLowerCase() === key.toLowerCase());
-      const at = field === "props" ? key : `${field}.${key}`;
-      throw new LoopbackPolicyError(at, "unknown field", near ? `did you mean "${near}"?` : `remove it; known fields are ${known.join(", ")}`);
+      const plain = isPlainKey(key);
+      const at = !plain ? field : field === "props" ? key : `${field}.${key}`;
+      throw new LoopbackPolicyError(at, plain ? "unknown field" : `unknown field ${quoteValue(key)}`, near ? `did you mean "${near}"?` : `remove it; known fields are ${known.join(", ")}`);
     }
   }
 }
