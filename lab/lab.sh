@@ -306,6 +306,11 @@ ensure_global() {
 		mkdir -p /etc/iptables
 		touch "$STATE/created-etc-iptables"
 	fi
+	if [[ ! -d /etc/loopback-policy ]]; then
+		# Mount point for the per-namespace /etc/netns/<ns>/loopback-policy (the engine's record of what it replaced).
+		mkdir -p -m 700 /etc/loopback-policy
+		touch "$STATE/created-etc-loopback-policy"
+	fi
 	if [[ ! -d /etc/netns ]]; then
 		mkdir -p /etc/netns
 		touch "$STATE/created-etc-netns"
@@ -336,6 +341,9 @@ ensure_lab_user() {
 		useradd -m -s /bin/bash -c 'lbp lab user' "$LAB_USER"
 		touch "$STATE/created-lbpuser"
 	fi
+	# Terraform uploads each script into the login user's home (mode 0777 files): the engine runs only from a home
+	# other users cannot enter, as on Debian 12 and RHEL (useradd's default here is 0755).
+	chmod 700 "$(getent passwd "$LAB_USER" | cut -d: -f6)"
 	# useradd leaves the password field as '!' (locked). With UsePAM no, OpenSSH
 	# refuses even public-key logins for locked accounts, so use '*' instead
 	# (no password can ever match, but the account is not "locked").
@@ -489,6 +497,7 @@ ensure_host() {
 	ns=$(ns_of "$i")
 	hd=$(hostdir_of "$i")
 	mkdir -p "$hd" "/etc/netns/$ns/iptables"
+	mkdir -p -m 700 "/etc/netns/$ns/loopback-policy"
 	chmod 755 "$hd"
 
 	ensure_net "$i"
@@ -717,6 +726,9 @@ cmd_down() {
 		fi
 		if [[ -e "$STATE/created-etc-iptables" ]]; then
 			rmdir /etc/iptables 2>/dev/null || true
+		fi
+		if [[ -e "$STATE/created-etc-loopback-policy" ]]; then
+			rmdir /etc/loopback-policy 2>/dev/null || true
 		fi
 		if [[ -e "$STATE/created-etc-netns" ]]; then
 			rmdir /etc/netns 2>/dev/null || true

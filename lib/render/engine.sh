@@ -65,10 +65,13 @@ LBP_S
 lbp_check_self() {
   case "$0" in
     /*) lbp_self=$0 ;;
-    *) lbp_self="$(pwd)/$0" ;;
+    *) lbp_self="$(pwd)/${0#./}" ;;
   esac
   { [ -f "$lbp_self" ] && [ ! -L "$lbp_self" ]; } || lbp_die "cannot inspect the running script $lbp_self; nothing was changed"
+  # Its owner: this user, or root; run again through sudo, the user sudo was run by (sudo sets SUDO_UID).
   lbp_uid=$(id -u)
+  lbp_user=$(id -un)
+  if [ "${1:-}" = escalated ] && [ -n "${SUDO_UID:-}" ]; then lbp_uid=$SUDO_UID lbp_user=${SUDO_USER:-$lbp_user}; fi
   read -r lbp_fu lbp_fm <<LBP_S
 $(lbp_mode_of "$lbp_self")
 LBP_S
@@ -94,10 +97,14 @@ LBP_S
     lbp_why="its directory $lbp_sdir is writable by other users (mode $(printf '%o' "$lbp_dm"))"
   fi
   [ -n "$lbp_why" ] || lbp_why=$(lbp_ancestors_unsafe "$lbp_sdir" "$lbp_uid")
-  [ -z "$lbp_why" ] || lbp_die "refusing to run $lbp_self: $lbp_why, so another local user could have changed what runs as root. Nothing was changed. Fix: make the login user's home directory private (chmod 700 ~$(id -un)); loopback-policy uploads its scripts there"
+  [ -z "$lbp_why" ] || lbp_die "refusing to run $lbp_self: $lbp_why, so another local user could have changed what runs as root. Nothing was changed. Fix: make the login user's home directory private (chmod 700 ~$lbp_user); loopback-policy uploads its scripts there"
+  # Terraform empties each upload once it ran (it cannot remove it): the empty ones of earlier runs go.
+  case "$lbp_self" in
+    */.loopback-policy-[0-9]*.sh) find "$lbp_sdir" -maxdepth 1 -type f -name '.loopback-policy-[0-9]*.sh' -empty -user "$(id -u)" -exec rm -f {} + 2>/dev/null || : ;;
+  esac
 }
 if [ "$LBP_MODE" != rollback-timer ]; then
-  lbp_check_self
+  lbp_check_self "$@"
 fi
 
 # ---- root, or sudo ----
