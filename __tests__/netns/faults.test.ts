@@ -271,3 +271,38 @@ describe("two deploys racing on one host", () => {
     expect(c.stderr).toMatch(/another generation \(\w+\) is awaiting confirmation|the managed rules are not in place any more/);
   });
 });
+
+describe("the rollback window (issue 10, item 17)", () => {
+  /** A `ping` that takes 4 s, so the apply's verification (verify: icmp) runs long after the guard was armed. */
+  function slowPing(h: NetnsHost): string {
+    const bin = join(h.dir, "slow-bin");
+    h.sh(`mkdir -p ${bin} && printf '#!/bin/sh\\nsleep 4\\nexec %s "$@"\\n' "$(command -v ping)" > ${bin}/ping && chmod 755 ${bin}/ping`);
+    return bin;
+  }
+
+  test("GIVEN an apply slower than rollbackSeconds (a loaded host) WHEN confirm comes right after it THEN the change is confirmed: the window starts when the verified apply ends", () => {
+    const h = host("window");
+    const env = { PATH: `${slowPing(h)}:${process.env.PATH}` };
+    const policy = { ipv6: "off" as const, verify: "icmp" as const, rollbackSeconds: 3, persistence: "none" as const };
+    const a = h.run("apply", policy, { env });
+    expect(a.status).toBe(0);
+    expect(a.stdout).toMatch(/rollback armed: the previous rules come back 3s from now/);
+    const c = h.run("confirm", policy, { env });
+    expect(c.stderr).toBe("");
+    expect(c.stdout).toContain("confirmed over a new SSH connection; rollback disarmed");
+    expect(tagged(h.save("ipv4"))).toHaveLength(3);
+  });
+
+  test("GIVEN the same slow apply and no confirm (a cut session) THEN the host still rolls back, rollbackSeconds after the verified apply", async () => {
+    const h = host("window-cut");
+    const before = h.save("ipv4");
+    const env = { PATH: `${slowPing(h)}:${process.env.PATH}` };
+    const policy = { ipv6: "off" as const, verify: "icmp" as const, rollbackSeconds: 3, persistence: "none" as const };
+    expect(h.run("apply", policy, { env }).status).toBe(0);
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(tagged(h.save("ipv4"))).toHaveLength(3);
+    await new Promise((r) => setTimeout(r, 4000));
+    expect(h.save("ipv4")).toEqual(before);
+    expect(readFileSync(join(h.env.LBP_STATE_DIR, "rolledback.0badc0de"), "utf8")).toMatch(/no new SSH connection confirmed generation 0badc0de within 3s/);
+  });
+});
