@@ -1,20 +1,9 @@
-import { LoopbackPolicyError, validateFleet, FleetSpec } from "../../lib";
+import { validateFleet } from "../../lib";
+import { errorOf, fleet } from "../support/validation";
 
 /** Addresses Node's isIPv4/isIPv6 or the DNS pattern accept that are not a host SSH can connect to. */
 
-const host = { name: "web-1", address: "192.0.2.10" };
-const fleet = (extra: Record<string, unknown> = {}, h: Record<string, unknown> = {}): FleetSpec =>
-  ({ hosts: [{ ...host, ...h }], ...extra }) as unknown as FleetSpec;
 
-function errorOf(fn: () => unknown): LoopbackPolicyError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(LoopbackPolicyError);
-    return e as LoopbackPolicyError;
-  }
-  throw new Error("expected a LoopbackPolicyError, nothing was thrown");
-}
 
 describe("addresses SSH and Terraform cannot use as a host", () => {
   test.each<[string, RegExp]>([

@@ -1,22 +1,11 @@
 import { randomBytes } from "crypto";
-import { LoopbackPolicyError, validateFleet, FleetSpec } from "../../lib";
+import { validateFleet } from "../../lib";
 import { synth } from "../support/synth";
+import { errorOf, fleet } from "../support/validation";
 
 /** Host key pinning as users write it: the key Terraform's Go SSH client negotiates is the one pinned. */
 
-const host = { name: "web-1", address: "192.0.2.10" };
-const fleet = (extra: Record<string, unknown> = {}, h: Record<string, unknown> = {}): FleetSpec =>
-  ({ hosts: [{ ...host, ...h }], ...extra }) as unknown as FleetSpec;
 
-function errorOf(fn: () => unknown): LoopbackPolicyError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(LoopbackPolicyError);
-    return e as LoopbackPolicyError;
-  }
-  throw new Error("expected a LoopbackPolicyError, nothing was thrown");
-}
 
 describe("host keys as users write them", () => {
   // Key blobs as OpenSSH writes them: the type as an SSH string, then key bytes.

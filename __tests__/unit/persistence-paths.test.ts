@@ -1,20 +1,9 @@
-import { LoopbackPolicyError, Persistence, validateFleet, FleetSpec } from "../../lib";
+import { Persistence, validateFleet } from "../../lib";
+import { errorOf, fleet } from "../support/validation";
 
 /** Persistence files: only a ruleset's place, never a system file or the engine's own state. */
 
-const host = { name: "web-1", address: "192.0.2.10" };
-const fleet = (extra: Record<string, unknown> = {}, h: Record<string, unknown> = {}): FleetSpec =>
-  ({ hosts: [{ ...host, ...h }], ...extra }) as unknown as FleetSpec;
 
-function errorOf(fn: () => unknown): LoopbackPolicyError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(LoopbackPolicyError);
-    return e as LoopbackPolicyError;
-  }
-  throw new Error("expected a LoopbackPolicyError, nothing was thrown");
-}
 
 describe("persistence files that are not a place for a ruleset", () => {
   test.each([

@@ -1,18 +1,7 @@
 import { LocalPort, LoopbackPolicyError, Persistence, validateFleet, FleetSpec } from "../../lib";
+import { errorOf, fleet, host } from "../support/validation";
 
-const host = { name: "web-1", address: "192.0.2.10" };
-const fleet = (extra: Record<string, unknown> = {}, h: Record<string, unknown> = {}): FleetSpec =>
-  ({ hosts: [{ ...host, ...h }], ...extra }) as unknown as FleetSpec;
 
-function errorOf(fn: () => unknown): LoopbackPolicyError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(LoopbackPolicyError);
-    return e as LoopbackPolicyError;
-  }
-  throw new Error("expected a LoopbackPolicyError, nothing was thrown");
-}
 
 describe("defaults", () => {
   test("GIVEN a bare host WHEN validated THEN root over 22, sudo off, the documented policy defaults", () => {

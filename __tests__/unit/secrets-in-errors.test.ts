@@ -1,23 +1,12 @@
 import { randomBytes } from "crypto";
-import { LoopbackPolicyError, validateFleet, FleetSpec } from "../../lib";
+import { LoopbackPolicyError, validateFleet } from "../../lib";
 import { BadInput, errorOf as errorOfInput } from "../support/bad-inputs";
 import { STRING_FIELDS } from "../support/hostile";
+import { errorOf, fleet, host } from "../support/validation";
 
 /** Error messages never print a secret-looking value (a private key pasted into the wrong field) whole. */
 
-const host = { name: "web-1", address: "192.0.2.10" };
-const fleet = (extra: Record<string, unknown> = {}, h: Record<string, unknown> = {}): FleetSpec =>
-  ({ hosts: [{ ...host, ...h }], ...extra }) as unknown as FleetSpec;
 
-function errorOf(fn: () => unknown): LoopbackPolicyError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(LoopbackPolicyError);
-    return e as LoopbackPolicyError;
-  }
-  throw new Error("expected a LoopbackPolicyError, nothing was thrown");
-}
 
 /** An OpenSSH private key as a user would paste it: header, 25 lines of base64, footer. */
 function pem(): string {

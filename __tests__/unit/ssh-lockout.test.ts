@@ -1,20 +1,9 @@
-import { LoopbackPolicyError, validateFleet, FleetSpec } from "../../lib";
+import { validateFleet, FleetSpec } from "../../lib";
+import { errorOf, fleet, host } from "../support/validation";
 
 /** A local-only port that covers the SSH port the deploy connects over would cut every session but lo's. */
 
-const host = { name: "web-1", address: "192.0.2.10" };
-const fleet = (extra: Record<string, unknown> = {}, h: Record<string, unknown> = {}): FleetSpec =>
-  ({ hosts: [{ ...host, ...h }], ...extra }) as unknown as FleetSpec;
 
-function errorOf(fn: () => unknown): LoopbackPolicyError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(LoopbackPolicyError);
-    return e as LoopbackPolicyError;
-  }
-  throw new Error("expected a LoopbackPolicyError, nothing was thrown");
-}
 
 describe("a local-only port that covers the host's SSH port", () => {
   test.each<[string, FleetSpec, string]>([
