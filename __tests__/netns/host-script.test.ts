@@ -2,18 +2,10 @@ import { spawnSync } from "child_process";
 import { existsSync, readFileSync } from "fs";
 import { join } from "path";
 import { chain, netnsHosts, tagged } from "../support/netns";
+import { SEED_000 } from "../support/trust-state";
 
 jest.setTimeout(120_000);
 
-const SEED_000 = [
-  "iptables -P INPUT DROP",
-  "iptables -P OUTPUT DROP",
-  "iptables -A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
-  "iptables -A INPUT -p tcp -m tcp --dport 22 -j ACCEPT",
-  "ip6tables -P INPUT DROP",
-  "ip6tables -P OUTPUT DROP",
-  "ip6tables -A INPUT -p tcp -m tcp --dport 22 -j ACCEPT",
-].join(" && ");
 
 
 /** A fresh namespace host per call, all destroyed after each test. */

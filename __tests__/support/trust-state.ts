@@ -13,7 +13,7 @@ export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export const has = (tool: string) => spawnSync("sh", ["-c", `command -v ${tool}`]).status === 0;
 
-/** The seed-000 ruleset of host-script.test.ts: DROP policies, only SSH allowed. */
+/** Seed 000's host: DROP policies, only SSH allowed (host-script.test.ts and the trust suites start from it). */
 export const SEED_000 = [
   "iptables -P INPUT DROP",
   "iptables -P OUTPUT DROP",
