@@ -1,5 +1,5 @@
 import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, truncateSync, writeFileSync } from "fs";
-import { join } from "path";
+import { basename, dirname, join } from "path";
 import { NetnsHost, netnsHosts } from "../support/netns";
 import {
   SEED_000, bigRuleset, bytes, everything, has, holdLock, managed, mounts, nsProcesses, rawScript, runFile, sleep, withOnlySbin, wrappers,
@@ -33,6 +33,9 @@ function expectRefused(r: { status: number; stderr: string }) {
 /** The FAILED lines of stderr: what the engine itself says (not the noise of the tools it ran). */
 const failure = (r: { stderr: string }) => r.stderr.split("\n").filter((l) => l.includes("FAILED")).join("\n");
 
+/** Temporary files the engine writes beside a target (`<target>.lbp-new.XXXXXX`) that are still there. */
+const halfWritten = (target: string) => existsSync(dirname(target)) && readdirSync(dirname(target)).some((f) => f.startsWith(`${basename(target)}.lbp-new`));
+
 /** The engine's processes left in the namespace: rollback timers and sleeps. */
 const leftovers = (h: NetnsHost) => nsProcesses(h).filter((p) => /rollback-timer|^sleep\b|(^|\/)sleep /.test(p.cmd));
 
@@ -55,7 +58,7 @@ describe("1. writes that do not complete are errors, and the old file stays", ()
     expect(c.stderr).toMatch(/FAILED/);
     expect(failure(c)).toMatch(/not saved|incomplete|no space|space left|full/i);
     expect(readFileSync(p.v4Path, "utf8")).toBe(OLD_RULES);
-    expect(existsSync(`${p.v4Path}.lbp-new`)).toBe(false);
+    expect(halfWritten(p.v4Path)).toBe(false);
     expect(everything(h)).toBe(before);
   });
 
@@ -73,7 +76,7 @@ describe("1. writes that do not complete are errors, and the old file stays", ()
     expect(c.status).not.toBe(0);
     expect(failure(c)).toMatch(/not saved|incomplete|no space|space left|full/i);
     expect(readFileSync(p.v6Path, "utf8")).toBe(OLD_RULES.replace("iptables", "ip6tables"));
-    expect(existsSync(`${p.v6Path}.lbp-new`)).toBe(false);
+    expect(halfWritten(p.v6Path)).toBe(false);
   });
 
   test("GIVEN the state directory nearly full and a ~400 KB ruleset WHEN remove re-persists THEN it fails and rules.v4 keeps its old bytes", () => {
@@ -90,7 +93,7 @@ describe("1. writes that do not complete are errors, and the old file stays", ()
     expect(r.status).not.toBe(0);
     expect(failure(r)).toMatch(/not saved|incomplete|no space|space left|full/i);
     expect(readFileSync(p.v4Path).equals(old)).toBe(true);
-    expect(existsSync(`${p.v4Path}.lbp-new`)).toBe(false);
+    expect(halfWritten(p.v4Path)).toBe(false);
   });
 
   test("GIVEN the persistence directory itself nearly full WHEN confirm writes a ~400 KB save THEN it fails saying not saved, the old file keeps its bytes, no .lbp-new is left", () => {
@@ -600,6 +603,21 @@ describe("10. persistence paths that are not ruleset files", () => {
     return runFile(h, rawScript(h, opts.mode ?? "confirm", policy, { v4Path, v6Path: join(h.dir, "good.v6") }, { instance: opts.instance }));
   };
 
+  test("GIVEN the persistence directory owned by another user, with a link planted where root writes its temporary file WHEN confirm persists THEN it refuses and the link's target keeps its bytes (review finding)", () => {
+    const h = host("p-owner");
+    const dir = join(h.dir, "app");
+    mkdirSync(dir);
+    chownSync(dir, 65534, 65534);
+    const victim = join(h.dir, "victim");
+    writeFileSync(victim, "ROOT-ONLY SECRET\n", { mode: 0o600 });
+    symlinkSync(victim, join(dir, "rules.v4.lbp-new"));
+    const c = confirmWith(h, join(dir, "rules.v4"));
+    expectRefused(c);
+    expect(failure(c)).toMatch(/refusing to write into .*app: it belongs to uid 65534/);
+    expect(readFileSync(victim, "utf8")).toBe("ROOT-ONLY SECRET\n");
+    expect(existsSync(join(dir, "rules.v4"))).toBe(false);
+  });
+
   test("GIVEN v4Path a directory WHEN confirm persists THEN it refuses and the directory is as it was", () => {
     const h = host("p-dir");
     const dir = join(h.dir, "iptables.d");
@@ -750,5 +768,52 @@ describe("12. a preflight that cannot run stops the run", () => {
     expect(r.stderr).toMatch(/cannot tell whether ufw is active/i);
     expect(everything(h, bin)).toBe(before);
     expect(managed(h, "ipv4", bin)).toEqual([]);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+describe("13. the uploaded script, run again through sudo (review findings)", () => {
+  /** A system user whose primary group is its own (same name, no members, no other user in it): Ubuntu's homes. */
+  function privateGroupUser(): { name: string; uid: number; gid: number } {
+    const passwd = readFileSync("/etc/passwd", "utf8").split("\n").filter(Boolean).map((l) => l.split(":"));
+    const groups = readFileSync("/etc/group", "utf8").split("\n").filter(Boolean).map((l) => l.split(":"));
+    for (const [name, , uid, gid] of passwd) {
+      if (uid === "0") continue;
+      const g = groups.find((x) => x[2] === gid);
+      if (g && g[0] === name && g[3] === "" && passwd.filter((p) => p[3] === gid).length === 1) return { name, uid: Number(uid), gid: Number(gid) };
+    }
+    throw new Error("no system user with a private group in /etc/passwd");
+  }
+
+  /** The check script uploaded (mode 0777, as Terraform leaves it) into a home of the given mode owned by `u`. */
+  function upload(h: NetnsHost, u: { uid: number; gid: number }, mode: number): string {
+    const home = join(h.dir, "home");
+    mkdirSync(home);
+    chownSync(home, u.uid, u.gid);
+    chmodSync(home, mode);
+    const file = join(home, ".loopback-policy-123.sh");
+    writeFileSync(file, readFileSync(h.scriptFile("check", { ipv6: "off", persistence: "none" })));
+    chownSync(file, u.uid, u.gid);
+    chmodSync(file, 0o777);
+    return home;
+  }
+
+  test("GIVEN a 0750 home with the login user's private group WHEN the escalated run checks its script THEN it is accepted", () => {
+    const h = host("sudo-0750");
+    const u = privateGroupUser();
+    const home = upload(h, u, 0o750);
+    const r = h.try(`cd ${home} && SUDO_UID=${u.uid} SUDO_USER=${u.name} /bin/sh ./.loopback-policy-123.sh escalated`, h.env);
+    expect(r.stderr).not.toMatch(/refusing to run/);
+    expect(r.stdout).toMatch(/result: (drifted|compliant)/);
+  });
+
+  test("GIVEN the same home enterable by everyone (0755) WHEN the escalated run checks its script THEN it refuses, naming the login user in the fix", () => {
+    const h = host("sudo-0755");
+    const u = privateGroupUser();
+    const home = upload(h, u, 0o755);
+    const r = h.try(`cd ${home} && SUDO_UID=${u.uid} SUDO_USER=${u.name} /bin/sh ./.loopback-policy-123.sh escalated`, h.env);
+    expectRefused(r);
+    expect(failure(r)).toContain(`which every user can enter (mode 755)`);
+    expect(failure(r)).toContain(`chmod 700 ~${u.name}`);
   });
 });

@@ -37,11 +37,11 @@ esac
 # other users cannot enter. The shell reads a script as it runs and sudo re-reads it, so this is checked first.
 lbp_mode_of() { stat -L -c '%u %a' -- "$1" 2>/dev/null; }
 lbp_octal() { echo $((0$1)); }
-# Is group GID the user's own (no other member, no other user with it as primary group)?
+# Is group $1 user $2's (uid $3) own: no other member, no other user with it as primary group?
 lbp_private_group() {
   lbp_gl=$(getent group "$1" 2>/dev/null) || return 1
-  [ -z "${lbp_gl##*:}" ] || [ "${lbp_gl##*:}" = "$(id -un)" ] || return 1
-  [ -z "$(awk -F: -v g="$1" -v u="$(id -u)" '$4 == g && $3 != u { print; exit }' /etc/passwd 2>/dev/null)" ]
+  [ -z "${lbp_gl##*:}" ] || [ "${lbp_gl##*:}" = "$2" ] || return 1
+  [ -z "$(awk -F: -v g="$1" -v u="$3" '$4 == g && $3 != u { print; exit }' /etc/passwd 2>/dev/null)" ]
 }
 # Nobody but UID (or root) can replace PATH or any directory above it. Prints what is wrong, or nothing.
 lbp_ancestors_unsafe() {
@@ -76,7 +76,9 @@ lbp_check_self() {
 $(lbp_mode_of "$lbp_self")
 LBP_S
   lbp_fm=$(lbp_octal "$lbp_fm")
-  lbp_sdir=$(dirname -- "$lbp_self")
+  # The directory as it really is: checked through a link, the link's own directory would go unseen.
+  lbp_sdir=$(cd -P -- "$(dirname -- "$lbp_self")" 2>/dev/null && pwd -P) || lbp_die "cannot inspect the directory of $lbp_self; nothing was changed"
+  lbp_self="$lbp_sdir/${lbp_self##*/}"
   read -r lbp_du lbp_dm <<LBP_S
 $(lbp_mode_of "$lbp_sdir")
 LBP_S
@@ -90,7 +92,7 @@ LBP_S
     # Writable by others (Terraform's 0777): only safe where no other user can enter the directory.
     if [ $((lbp_dm & 1)) -ne 0 ]; then
       lbp_why="it is mode $(printf '%o' "$lbp_fm") in $lbp_sdir, which every user can enter (mode $(printf '%o' "$lbp_dm"))"
-    elif [ $((lbp_dm & 8)) -ne 0 ] && ! lbp_private_group "$(stat -L -c %g -- "$lbp_sdir")"; then
+    elif [ $((lbp_dm & 8)) -ne 0 ] && ! lbp_private_group "$(stat -L -c %g -- "$lbp_sdir")" "$lbp_user" "$lbp_uid"; then
       lbp_why="it is mode $(printf '%o' "$lbp_fm") in $lbp_sdir, which the members of its group can enter (mode $(printf '%o' "$lbp_dm"))"
     fi
   elif [ $((lbp_dm & 18)) -ne 0 ] && [ $((lbp_dm & 512)) -eq 0 ]; then
@@ -132,6 +134,7 @@ lbp_secure_dir() {
     { mkdir -p "$1" 2>/dev/null && chmod 700 "$1"; } || lbp_die "cannot create the $2 directory $1; nothing was changed"
   fi
   [ -d "$1" ] || lbp_die "the $2 directory $1 is not a directory; nothing was changed. Fix: remove it"
+  [ "$(cd -P -- "$1" 2>/dev/null && pwd -P)" = "$1" ] || lbp_die "the $2 directory $1 is reached through a symbolic link ($(cd -P -- "$1" 2>/dev/null && pwd -P)); nothing was changed. Fix: give its real path"
   read -r lbp_su lbp_sm <<LBP_S
 $(lbp_mode_of "$1")
 LBP_S
@@ -263,7 +266,14 @@ lbp_roundtrip() {
       nft list table "$lbp_rtf" "$lbp_rtt" 2>/dev/null || :
     done >> "$lbp_work/rt.real"
   done
-  [ -s "$lbp_work/rt.real" ] || return 0
+  if [ ! -s "$lbp_work/rt.real" ]; then
+    # nftables shows no such table: fine for an empty save, not for one with rules (nft cannot list them).
+    if cat ${1:+"$1"} ${2:+"$2"} | grep -q '^-A '; then
+      lbp_why="cannot check that iptables shows nftables' tables faithfully: nft list table shows nothing for a save with rules"
+      return 1
+    fi
+    return 0
+  fi
   if ! command -v unshare >/dev/null 2>&1; then
     lbp_why="cannot check that iptables shows nftables' tables faithfully: unshare (util-linux) is not installed"
     return 1
@@ -646,9 +656,8 @@ lbp_restore_snapshots() {
 
 lbp_clear_pending() {
   if lbp_timer_alive; then
-    # The timer is the leader of its own session: its sleep goes with it.
-    lbp_tp=$(cat "$LBP_DIR/timer.pid")
-    kill -TERM -- "-$lbp_tp" 2>/dev/null || kill -TERM "$lbp_tp" 2>/dev/null || :
+    # The timer's TERM trap kills its own sleep before it exits.
+    kill -s TERM "$(cat "$LBP_DIR/timer.pid")" 2>/dev/null || :
   fi
   rm -f "$LBP_DIR/pending" "$LBP_DIR/changed" "$LBP_DIR/verified" "$LBP_DIR/timer.pid" "$LBP_DIR/snapshot.ipv4" "$LBP_DIR/snapshot.ipv6" "$LBP_DIR/engine.sh"
   lbp_armed=0
@@ -656,8 +665,12 @@ lbp_clear_pending() {
 
 # Copy $1 to $2 completely or not at all: the copy is compared with the original before it replaces $2.
 lbp_write_file() {
-  lbp_wt="$2.lbp-new"
-  rm -f "$lbp_wt"
+  # Created exclusively (never through a link someone planted), beside the target.
+  lbp_wt=$(mktemp "$2.lbp-new.XXXXXX" 2>"$lbp_work/write.err") || {
+    lbp_why=$(tail -n 1 "$lbp_work/write.err")
+    lbp_why="cannot write $2 (${lbp_why:-mktemp failed})"
+    return 1
+  }
   if ! { cat "$1" > "$lbp_wt"; } 2>"$lbp_work/write.err" || ! cmp -s "$1" "$lbp_wt"; then
     lbp_why=$(tail -n 1 "$lbp_work/write.err" | sed 's/^.*: cannot create //')
     lbp_why="cannot write $2 (${lbp_why:-the copy is not complete: is the disk full?})"
@@ -714,6 +727,18 @@ lbp_persist_family() {
   lbp_t=$(lbp_tool "$1")
   lbp_persist_path_ok "$2" || lbp_die "persistence: refusing $2: $lbp_why; the verified rules are live but not saved. Fix: set persistence to a ruleset file"
   mkdir -p "$(dirname "$2")" || lbp_die "persistence: cannot create $(dirname "$2"); the verified rules are live but not saved"
+  lbp_pd=$(dirname "$2")
+  read -r lbp_pu lbp_pm <<LBP_S
+$(lbp_mode_of "$lbp_pd")
+LBP_S
+  lbp_pm=$(lbp_octal "$lbp_pm")
+  lbp_bad=""
+  if [ "$lbp_pu" != 0 ] || { [ $((lbp_pm & 18)) -ne 0 ] && [ $((lbp_pm & 512)) -eq 0 ]; }; then
+    lbp_bad="it belongs to uid $lbp_pu with mode $(printf '%o' "$lbp_pm")"
+  else
+    lbp_bad=$(lbp_ancestors_unsafe "$lbp_pd" 0)
+  fi
+  [ -z "$lbp_bad" ] || lbp_die "persistence: refusing to write into $lbp_pd: $lbp_bad, so another user could swap what root writes or boots from; the verified rules are live but not saved. Fix: keep the ruleset in a directory only root can write"
   lbp_save_to "$1" "$lbp_work/persist" || lbp_die "persistence: $lbp_why; the verified rules are live but not saved; $2 is unchanged"
   if [ "$1" = ipv4 ]; then lbp_roundtrip "$lbp_work/persist" ""; else lbp_roundtrip "" "$lbp_work/persist"; fi ||
     lbp_die "persistence: $lbp_why; the verified rules are live but not saved; $2 is unchanged"
@@ -929,7 +954,8 @@ lbp_timer_alive() {
 lbp_rollback_timer() {
   echo "$$" > "$LBP_DIR/timer.pid"
   lbp_armed_at=$(date +%s)
-  trap 'kill "$lbp_sleep" 2>/dev/null; exit 0' TERM
+  lbp_sleep=""
+  trap 'kill "${lbp_sleep:-}" 2>/dev/null; exit 0' TERM
   lbp_wait=$LBP_ROLLBACK_SECONDS
   lbp_tries=0
   while :; do
