@@ -1000,6 +1000,10 @@ lbp_confirm() {
   fi
   if [ -f "$LBP_DIR/pending" ]; then
     [ "$(cat "$LBP_DIR/pending")" = "$LBP_GEN" ] || lbp_die "a change of another generation ($(cat "$LBP_DIR/pending")) is awaiting confirmation: another deploy is running against this host"
+    # Too late is too late: past the window the timer owns the change (it may be retrying a restore).
+    if [ -s "$LBP_DIR/verified" ] && [ $(($(cat "$LBP_DIR/verified") + LBP_ROLLBACK_SECONDS)) -lt "$(date +%s)" ]; then
+      lbp_die "the rollback window (${LBP_ROLLBACK_SECONDS}s) passed before this connection confirmed; the rollback timer is restoring the previous rules (see $LBP_DIR/rollback.log). Nothing was persisted: deploy again"
+    fi
     lbp_clear_pending
     lbp_say "confirmed over a new SSH connection; rollback disarmed"
   fi
