@@ -3,6 +3,7 @@
  *  - unit:  policy model, planner, renderer, synthesized stacks (snapshots, terraform validate), injection
  *  - netns: the rendered host script against real iptables/ip6tables in network namespaces (root)
  *  - e2e:   a lab fleet of namespaces with sshd, deployed with the real cdktf CLI (root)
+ *  - package: the packed tarball installed into a fresh `cdktf init --template=typescript` project, used every way
  */
 const common = {
   preset: "ts-jest",
@@ -19,5 +20,6 @@ module.exports = {
     { ...common, displayName: "unit", testMatch: ["<rootDir>/__tests__/unit/**/*.test.ts"] },
     { ...common, displayName: "netns", testMatch: ["<rootDir>/__tests__/netns/**/*.test.ts"] },
     { ...common, displayName: "e2e", testMatch: ["<rootDir>/__tests__/e2e/**/*.test.ts"] },
+    { ...common, displayName: "package", testMatch: ["<rootDir>/__tests__/package/**/*.test.ts"] },
   ],
 };

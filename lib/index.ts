@@ -1,22 +1,16 @@
+/**
+ * cdktf-loopback-policy: the construct library (the jsii API, usable from every cdktf language).
+ *
+ * - `LoopbackPolicy` and its props: the fleet, its policy, how it is synthesized.
+ * - Value classes for the policy's fields: `LocalPort`, `Persistence`.
+ *
+ * The pure planner and renderer (TypeScript only) are `cdktf-loopback-policy/core`; the operator tools (review,
+ * check, the synthesized-output reader) are `cdktf-loopback-policy/tools`.
+ */
 export { LoopbackPolicyError } from "./policy/errors";
-export { LocalPort, PortProtocol } from "./policy/port";
-export { Persistence, PersistenceInput, PersistenceMode } from "./policy/persistence";
-export * from "./policy/options";
-export * from "./policy/fleet";
-export * from "./policy/model";
-export { validateFleet, DEFAULT_POLICY } from "./policy/validate";
-export * from "./plan/rules";
+export { LocalPort } from "./policy/port";
+export { Persistence, PersistencePaths } from "./policy/persistence";
+export { PolicyOptions, LogOptions } from "./policy/options";
+export { FleetSpec, HostSpec, ConnectionSpec, BastionSpec } from "./policy/fleet";
 export { RolloutSpec } from "./policy/rollout";
-export { Wave, planWaves } from "./plan/waves";
-export { renderPolicyScript, PolicyScript } from "./render/policy-script";
-export { renderHostScript, hostFactsLine, HostFacts, ScriptMode } from "./render/host-script";
-export { engineScript } from "./render/engine";
-export { LoopbackPolicy, LoopbackPolicyProps, PolicyGroup, ResourceType, WaveResource } from "./constructs/loopback-policy";
-export { HostEntry } from "./constructs/host-entries";
-export { SynthOutputError, SynthOutputProblem } from "./contract/errors";
-export { readSynthOut, SynthOut, SynthStack } from "./contract/read-out";
-export { SynthPolicy, SummaryGroup } from "./contract/policies";
-export { review, Review, ReviewOptions, StackReview, Baseline } from "./review/review";
-export { checkHosts, checkHost, checkTargets, CheckOptions, CheckTarget, HostCheck, TargetFilter } from "./check/check";
-export { CHECK_EXIT, checkExitCode } from "./check/exit-code";
-export { HostStatus, HostOutcome, Drift } from "./check/outcome";
+export { LoopbackPolicy, LoopbackPolicyProps } from "./constructs/loopback-policy";

@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync, writeFileSync } from "fs";
 import { join } from "path";
 import * as fc from "fast-check";
-import { LoopbackPolicyError, LoopbackPolicyProps } from "../../lib";
+import { LoopbackPolicyError, LoopbackPolicyProps } from "../../lib/core";
 import { STRING_FIELDS, baseProps, hostile, scriptAsHostSeesIt } from "../support/hostile";
 import { NetnsHost, requireNetnsTools } from "../support/netns";
 import { synth } from "../support/synth";

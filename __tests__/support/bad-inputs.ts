@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
 import { Testing, TerraformStack } from "cdktf";
-import { LoopbackPolicy, LoopbackPolicyError, LoopbackPolicyProps } from "../../lib";
+import { LoopbackPolicy, LoopbackPolicyError, LoopbackPolicyProps } from "../../lib/core";
 import { App } from "cdktf";
 import { addFleetStacks } from "../../lib/app/fleet-app";
 import { readFleetFile } from "../../lib/app/fleet-file";

@@ -3,7 +3,7 @@ import { mkdtempSync, statSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
 import { Testing, TerraformStack } from "cdktf";
-import { LoopbackPolicy, LoopbackPolicyProps } from "../../lib";
+import { LoopbackPolicy, LoopbackPolicyProps } from "../../lib/core";
 
 /**
  * Not a test of any project: __tests__/unit/litter.test.ts runs it in a jest of its own (with this repo's jest

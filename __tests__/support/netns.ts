@@ -2,7 +2,7 @@ import { execFileSync, spawnSync } from "child_process";
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
-import { Persistence, Policy, PolicyOptions, ScriptMode, planRules, renderHostScript, renderPolicyScript, validateFleet } from "../../lib";
+import { Persistence, Policy, PolicyOptions, ScriptMode, planRules, renderHostScript, renderPolicyScript, validateFleet } from "../../lib/core";
 
 /** Fail (never skip) when the machine cannot run real iptables in namespaces. */
 export function requireNetnsTools(): void {

@@ -1,6 +1,6 @@
 import { createHash } from "crypto";
 import { Testing, TerraformStack } from "cdktf";
-import { LoopbackPolicy, LoopbackPolicyProps, engineScript } from "../../lib";
+import { LoopbackPolicy, LoopbackPolicyProps, engineScript } from "../../lib/core";
 import { terraformLiteral } from "../../lib/constructs/terraform-text";
 
 /** The engine as it appears in the synthesized JSON (template sequences escaped). */

@@ -1,7 +1,7 @@
 import { execFileSync, spawn, spawnSync } from "child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "fs";
 import { join } from "path";
-import { Persistence, PolicyOptions, ScriptMode, planRules, renderHostScript, renderPolicyScript, validateFleet } from "../../lib";
+import { Persistence, PolicyOptions, ScriptMode, planRules, renderHostScript, renderPolicyScript, validateFleet } from "../../lib/core";
 import { NetnsHost, ScriptOptions } from "./netns";
 
 /**

@@ -1,4 +1,4 @@
-import { FleetSpec, LoopbackPolicyError } from "../../lib";
+import { FleetSpec, LoopbackPolicyError } from "../../lib/core";
 
 /** The host most unit tests start from. */
 export const host = { name: "web-1", address: "192.0.2.10" };

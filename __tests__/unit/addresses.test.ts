@@ -1,4 +1,4 @@
-import { validateFleet } from "../../lib";
+import { validateFleet } from "../../lib/core";
 import { errorOf, fleet } from "../support/validation";
 
 /** Addresses Node's isIPv4/isIPv6 or the DNS pattern accept that are not a host SSH can connect to. */

@@ -3,7 +3,7 @@ import { chmodSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSyn
 import { tmpdir } from "os";
 import { join } from "path";
 import { App, TerraformStack } from "cdktf";
-import { LoopbackPolicy, LoopbackPolicyProps, planRules, renderHostScript, renderPolicyScript, validateFleet } from "../../lib";
+import { LoopbackPolicy, LoopbackPolicyProps, planRules, renderHostScript, renderPolicyScript, validateFleet } from "../../lib/core";
 import { HostEntry } from "../../lib/constructs/host-entries";
 import { readSynthOut } from "../../lib/contract/read-out";
 import { checkHosts, checkTargets } from "../../lib/check/check";

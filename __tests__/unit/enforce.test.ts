@@ -1,6 +1,6 @@
 import "cdktf/lib/testing/adapters/jest";
 import { Testing, TerraformStack } from "cdktf";
-import { LoopbackPolicy, LoopbackPolicyError, LoopbackPolicyProps, validateFleet } from "../../lib";
+import { LoopbackPolicy, LoopbackPolicyError, LoopbackPolicyProps, validateFleet } from "../../lib/core";
 import { ENGINE_IN_JSON, ENGINE_PLACEHOLDER, forEachOf, readable, synth } from "../support/synth";
 
 const hosts = [

@@ -1,5 +1,5 @@
 import { randomBytes } from "crypto";
-import { validateFleet } from "../../lib";
+import { validateFleet } from "../../lib/core";
 import { synth } from "../support/synth";
 import { errorOf, fleet } from "../support/validation";
 

@@ -3,7 +3,7 @@ import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
 import * as fc from "fast-check";
-import { LoopbackPolicyError, LoopbackPolicyProps } from "../../lib";
+import { LoopbackPolicyError, LoopbackPolicyProps } from "../../lib/core";
 import { STRING_FIELDS, baseProps, hostile, scriptAsHostSeesIt, templateSequences } from "../support/hostile";
 import { synth } from "../support/synth";
 

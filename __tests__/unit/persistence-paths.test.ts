@@ -1,4 +1,4 @@
-import { Persistence, validateFleet } from "../../lib";
+import { Persistence, validateFleet } from "../../lib/core";
 import { errorOf, fleet } from "../support/validation";
 
 /** Persistence files: only a ruleset's place, never a system file or the engine's own state. */

@@ -1,4 +1,4 @@
-import { LocalPort, planRules, ruleCommand, validateFleet, PolicyOptions, PlannedRule } from "../../lib";
+import { LocalPort, planRules, ruleCommand, validateFleet, PolicyOptions, PlannedRule } from "../../lib/core";
 
 const plan = (policy: PolicyOptions = {}) =>
   planRules(validateFleet({ hosts: [{ name: "h", address: "192.0.2.1" }], ...policy }).hosts[0].policy);

@@ -1,4 +1,5 @@
-import { LocalPort, LoopbackPolicyError, Persistence, validateFleet, FleetSpec } from "../../lib";
+import { LocalPort, LoopbackPolicyError, Persistence, validateFleet, FleetSpec } from "../../lib/core";
+import { persistenceFrom } from "../../lib/policy/persistence";
 import { errorOf, fleet, host } from "../support/validation";
 
 
@@ -50,7 +51,7 @@ describe("LocalPort", () => {
     ["tcp/9000-9100", "tcp", 9000, 9100, "9000:9100"],
   ])("parses %s", (text, protocol, from, to, ipt) => {
     const p = LocalPort.parse(text);
-    expect(p).toMatchObject({ protocol, from, to });
+    expect(p).toMatchObject({ protocol, fromPort: from, toPort: to });
     expect(p.toIptables()).toBe(ipt);
     expect(p.toString()).toBe(text);
   });
@@ -76,7 +77,7 @@ describe("Persistence", () => {
   test("named modes carry their distribution's paths", () => {
     expect(Persistence.netfilterPersistent().toString()).toBe("netfilter-persistent: /etc/iptables/rules.v4, /etc/iptables/rules.v6");
     expect(Persistence.rhel().toString()).toBe("rhel: /etc/sysconfig/iptables, /etc/sysconfig/ip6tables");
-    expect(Persistence.from({ v4Path: "/etc/fw/v4" }).toString()).toBe("files: /etc/fw/v4, /etc/fw/v4.v6");
+    expect(persistenceFrom({ v4Path: "/etc/fw/v4" }).toString()).toBe("files: /etc/fw/v4, /etc/fw/v4.v6");
   });
 });
 

@@ -2,7 +2,7 @@ import { spawnSync } from "child_process";
 import { mkdtempSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
-import { PolicyOptions, ScriptMode } from "../../lib";
+import { PolicyOptions, ScriptMode } from "../../lib/core";
 import { hostScript } from "../support/netns";
 
 const POLICIES: Array<[string, PolicyOptions]> = [

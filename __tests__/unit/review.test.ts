@@ -4,7 +4,7 @@ import { tmpdir } from "os";
 import { join } from "path";
 import * as fc from "fast-check";
 import { App, TerraformOutput, TerraformStack } from "cdktf";
-import { LoopbackPolicy, LoopbackPolicyProps } from "../../lib";
+import { LoopbackPolicy, LoopbackPolicyProps } from "../../lib/core";
 import { SynthOutputError } from "../../lib/contract/errors";
 import { readSynthOut } from "../../lib/contract/read-out";
 import { terraformUnliteral } from "../../lib/contract/unescape";

@@ -1,5 +1,5 @@
 import { randomBytes } from "crypto";
-import { LoopbackPolicyError, validateFleet } from "../../lib";
+import { LoopbackPolicyError, validateFleet } from "../../lib/core";
 import { BadInput, errorOf as errorOfInput } from "../support/bad-inputs";
 import { STRING_FIELDS } from "../support/hostile";
 import { errorOf, fleet, host } from "../support/validation";

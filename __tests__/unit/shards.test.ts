@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSy
 import { tmpdir } from "os";
 import { join } from "path";
 import { App, Testing } from "cdktf";
-import { LoopbackPolicyError } from "../../lib";
+import { LoopbackPolicyError } from "../../lib/core";
 import { addFleetStacks } from "../../lib/app/fleet-app";
 import { FleetFile, loadFleetFile } from "../../lib/app/fleet-file";
 import { checkBackend, schemaName } from "../../lib/app/backend";

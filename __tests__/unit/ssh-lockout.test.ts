@@ -1,4 +1,4 @@
-import { validateFleet, FleetSpec } from "../../lib";
+import { validateFleet, FleetSpec } from "../../lib/core";
 import { errorOf, fleet, host } from "../support/validation";
 
 /** A local-only port that covers the SSH port the deploy connects over would cut every session but lo's. */

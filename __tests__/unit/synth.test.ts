@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
 import { App, Testing, TerraformStack } from "cdktf";
-import { LocalPort, LoopbackPolicy, LoopbackPolicyError, Persistence } from "../../lib";
+import { LocalPort, LoopbackPolicy, LoopbackPolicyError, Persistence } from "../../lib/core";
 import { ENGINE_IN_JSON, forEachOf, readable, synth } from "../support/synth";
 
 const twoHosts = [

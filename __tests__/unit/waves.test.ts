@@ -1,6 +1,6 @@
 import "cdktf/lib/testing/adapters/jest";
 import { Testing, TerraformStack } from "cdktf";
-import { LoopbackPolicy, LoopbackPolicyError, validateFleet } from "../../lib";
+import { LoopbackPolicy, LoopbackPolicyError, validateFleet } from "../../lib/core";
 import { planWaves } from "../../lib/plan/waves";
 import { forEachOf, readable, synth } from "../support/synth";
 

@@ -1,7 +1,5 @@
 import { Construct } from "constructs";
-import { DataResource, TerraformLocal, TerraformOutput, TerraformResource, TerraformStack } from "cdktf";
-import { NullProvider } from "@cdktf/provider-null/lib/provider";
-import { Resource as NullResource } from "@cdktf/provider-null/lib/resource";
+import { DataResource, TerraformLocal, TerraformOutput, TerraformResource } from "cdktf";
 import { LoopbackPolicyError } from "../policy/errors";
 import { FleetSpec } from "../policy/fleet";
 import { Fleet, Host } from "../policy/model";
@@ -14,6 +12,7 @@ import { engineScript } from "../render/engine";
 import { hostFactsLine, hostScriptParts, ScriptMode } from "../render/host-script";
 import { PolicyScript, renderPolicyScript } from "../render/policy-script";
 import { HostEntry, hostEntry } from "./host-entries";
+import { nullResource } from "./null-provider";
 import { terraformLiteral } from "./terraform-text";
 
 /** The Terraform resource type that carries each host's provisioners. */
@@ -61,15 +60,19 @@ export interface PolicyGroup {
  * script is stored once per distinct policy in a local, not once per host.
  */
 export class LoopbackPolicy extends Construct {
-  /** The validated fleet. */
+  /** The validated fleet (TypeScript and JavaScript only). @jsii ignore */
   public readonly fleet: Fleet;
-  /** The distinct policies, by key. */
+  /** The distinct policies, by key (TypeScript and JavaScript only). @jsii ignore */
   public readonly policies: ReadonlyMap<string, PolicyGroup>;
-  /** Each host's `for_each` entry, by host name. */
+  /** Each host's `for_each` entry, by host name (TypeScript and JavaScript only). @jsii ignore */
   public readonly entries: Readonly<Record<string, HostEntry>>;
   /** The resource that carries the hosts (with a rollout: the first wave's). */
   public readonly resource: TerraformResource;
-  /** The waves in rollout order with their resources; one wave holding every host without a rollout. */
+  /**
+   * The waves in rollout order with their resources; one wave holding every host without a rollout
+   * (TypeScript and JavaScript only).
+   * @jsii ignore
+   */
   public readonly waves: readonly WaveResource[];
   /**
    * The resource that re-runs apply and confirm on every apply for the hosts whose policy says
@@ -105,7 +108,6 @@ export class LoopbackPolicy extends Construct {
     new TerraformLocal(this, "host_entries", entries).overrideLogicalId(`${name}_hosts`);
     new TerraformLocal(this, "engine", terraformLiteral(engineScript())).overrideLogicalId(`${name}_engine`);
 
-    if (this.resourceType === "null_resource") ensureNullProvider(this);
     const pick = (hosts: readonly string[]) => Object.fromEntries(hosts.map((h) => [h, entries[h]]));
     const built: WaveResource[] = [];
     for (const wave of waves ?? [{ name: "", hosts: this.fleet.hosts.map((h) => h.name) }]) {
@@ -160,7 +162,7 @@ function hostsResource(
     resource.addOverride("triggers_replace", "${each.value}");
     self = "self.input";
   } else {
-    resource = new NullResource(scope, constructId, { lifecycle: { createBeforeDestroy: true }, dependsOn });
+    resource = nullResource(scope, constructId, { lifecycle: { createBeforeDestroy: true }, dependsOn });
     resource.addOverride("triggers", entryWithScript(name));
     self = "self.triggers";
   }
@@ -195,7 +197,7 @@ function enforceResource(
     resource.addOverride("triggers_replace", "${timestamp()}");
     self = "self.input";
   } else {
-    resource = new NullResource(scope, "enforce", { dependsOn: [main] });
+    resource = nullResource(scope, "enforce", { dependsOn: [main] });
     resource.addOverride("triggers", entryWithScript(name, ", enforced_at = timestamp()"));
     self = "self.triggers";
   }
@@ -303,13 +305,6 @@ function summary(groups: ReadonlyMap<string, PolicyGroup>): Record<string, unkno
     };
   }
   return out;
-}
-
-function ensureNullProvider(scope: Construct): void {
-  const stack = TerraformStack.of(scope);
-  if (!stack.node.children.some((c) => c instanceof NullProvider)) {
-    new NullProvider(stack, "null");
-  }
 }
 
 function checkResourceType(value: unknown): ResourceType {

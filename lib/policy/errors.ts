@@ -4,6 +4,10 @@ import { redactQuoted } from "./quote";
  * Raised for every invalid input, before anything is synthesized or written.
  *
  * `field` is a path into the props (`hosts[2].address`, `localOnlyPorts[0]`), `fix` says what to do.
+ *
+ * TypeScript and JavaScript only (jsii cannot carry a subclass of `Error`): in Python, Java, C# and Go the same
+ * message arrives as the runtime's JavaScript error, starting with the field.
+ * @jsii ignore
  */
 export class LoopbackPolicyError extends Error {
   /** Where the bad value is, as a path into the props: `hosts[1].name`, `persistence.v4Path`. */

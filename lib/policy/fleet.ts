@@ -91,13 +91,13 @@ export interface HostSpec extends ConnectionSpec {
    * Keys and values: letters, digits, '.', '_', ':', '/', '-'.
    * @default {}
    */
-  readonly labels?: Readonly<Record<string, string>>;
+  readonly labels?: { [key: string]: string };
 }
 
 /** A fleet: hosts, connection defaults and the policy they share. */
 export interface FleetSpec extends PolicyOptions {
   /** The hosts. At least one. */
-  readonly hosts: ReadonlyArray<HostSpec>;
+  readonly hosts: Array<HostSpec>;
   /**
    * Connection defaults for every host.
    * @default root over port 22 with the SSH agent

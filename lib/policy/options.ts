@@ -46,7 +46,7 @@ export interface PolicyOptions {
    * Ports only loopback clients may reach: `LocalPort.tcp(8080)` or `"tcp/9000-9100"`.
    * @default [] (none)
    */
-  readonly localOnlyPorts?: ReadonlyArray<LocalPort | string>;
+  readonly localOnlyPorts?: Array<LocalPort | string>;
   /**
    * Drop or reject (TCP with `tcp-reset`, UDP with ICMP port unreachable) non-loopback packets to local-only ports.
    * @default "drop"

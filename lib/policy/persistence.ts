@@ -4,8 +4,22 @@ import { quoteValue } from "./quote";
 /** How a host's verified ruleset is saved so that it survives a reboot. */
 export type PersistenceMode = "auto" | "netfilter-persistent" | "rhel" | "files" | "none";
 
-/** The fleet-file form of {@link Persistence}: a mode name, or explicit file paths. */
-export type PersistenceInput = Persistence | Exclude<PersistenceMode, "files"> | { readonly v4Path: string; readonly v6Path?: string };
+/** Explicit files for the saved rulesets: the fleet-file form of {@link Persistence.files}. */
+export interface PersistencePaths {
+  /** Absolute path of the IPv4 ruleset, a file of its own under `/etc/` (or `/usr/local/etc/`). */
+  readonly v4Path: string;
+  /**
+   * Absolute path of the IPv6 ruleset.
+   * @default v4Path with a `.v6` suffix
+   */
+  readonly v6Path?: string;
+}
+
+/**
+ * What the `persistence` field takes: a {@link Persistence}, a mode name (a string in jsii languages, checked when
+ * the policy is validated), or {@link PersistencePaths}.
+ */
+export type PersistenceInput = Persistence | Exclude<PersistenceMode, "files"> | PersistencePaths;
 
 const SAFE_PATH = /^\/[A-Za-z0-9._/-]{1,200}$/;
 /** Where a ruleset may be saved: a configuration file, under /etc/ (or /usr/local/etc/), at any depth. */
@@ -81,7 +95,12 @@ export class Persistence {
    * @param v6Path absolute path for the IPv6 ruleset
    * @default v6Path `${v4Path}` with a `.v6` suffix
    */
-  public static files(v4Path: string, v6Path?: string, field = "persistence"): Persistence {
+  public static files(v4Path: string, v6Path?: string): Persistence {
+    return Persistence._files(v4Path, v6Path, "persistence");
+  }
+
+  /** `files` with the field to name in errors (`hosts[2].policy.persistence`). @internal */
+  public static _files(v4Path: string, v6Path: string | undefined, field: string): Persistence {
     const v6 = v6Path ?? `${v4Path}.v6`;
     for (const [name, p] of [["v4Path", v4Path], ["v6Path", v6]] as const) {
       if (typeof p !== "string" || !SAFE_PATH.test(p) || p.split("/").includes("..")) {
@@ -104,31 +123,6 @@ export class Persistence {
     return new Persistence("none", "", "");
   }
 
-  /** Accepts a {@link Persistence}, a mode name, or `{ v4Path, v6Path }` from a fleet file. */
-  public static from(input: PersistenceInput | undefined, field = "persistence"): Persistence {
-    if (input === undefined) return Persistence.auto();
-    if (input instanceof Persistence) return input;
-    if (typeof input === "object" && input !== null) {
-      return Persistence.files((input as { v4Path: string }).v4Path, (input as { v6Path?: string }).v6Path, field);
-    }
-    switch (input) {
-      case "auto":
-        return Persistence.auto();
-      case "netfilter-persistent":
-        return Persistence.netfilterPersistent();
-      case "rhel":
-        return Persistence.rhel();
-      case "none":
-        return Persistence.none();
-      default:
-        throw new LoopbackPolicyError(
-          field,
-          `unknown persistence ${quoteValue(input)}`,
-          'use "auto", "netfilter-persistent", "rhel", "none" or { "v4Path": "...", "v6Path": "..." }',
-        );
-    }
-  }
-
   private constructor(
     /** The method. */
     public readonly mode: PersistenceMode,
@@ -141,5 +135,30 @@ export class Persistence {
   /** `auto`, `none`, or `rhel: /etc/sysconfig/iptables, /etc/sysconfig/ip6tables`. */
   public toString(): string {
     return this.v4Path ? `${this.mode}: ${this.v4Path}, ${this.v6Path}` : this.mode;
+  }
+}
+
+/** Accepts a {@link Persistence}, a mode name, or `{ v4Path, v6Path }` from a fleet file; `field` names it in errors. */
+export function persistenceFrom(input: PersistenceInput | undefined, field = "persistence"): Persistence {
+  if (input === undefined) return Persistence.auto();
+  if (input instanceof Persistence) return input;
+  if (typeof input === "object" && input !== null) {
+    return Persistence._files((input as { v4Path: string }).v4Path, (input as { v6Path?: string }).v6Path, field);
+  }
+  switch (input) {
+    case "auto":
+      return Persistence.auto();
+    case "netfilter-persistent":
+      return Persistence.netfilterPersistent();
+    case "rhel":
+      return Persistence.rhel();
+    case "none":
+      return Persistence.none();
+    default:
+      throw new LoopbackPolicyError(
+        field,
+        `unknown persistence ${quoteValue(input)}`,
+        'use "auto", "netfilter-persistent", "rhel", "none" or { "v4Path": "...", "v6Path": "..." }',
+      );
   }
 }

@@ -1,7 +1,7 @@
 import { LoopbackPolicyError } from "./errors";
 import { quoteValue } from "./quote";
 
-/** Transport protocol of a local-only port. */
+/** Transport protocol of a local-only port (a string in jsii languages). */
 export type PortProtocol = "tcp" | "udp";
 
 const SPEC = /^(tcp|udp)\/(\d{1,5})(?:-(\d{1,5}))?$/;
@@ -19,8 +19,8 @@ export class LocalPort {
   }
 
   /** An inclusive range of TCP ports. */
-  public static tcpRange(from: number, to: number): LocalPort {
-    return new LocalPort("tcp", from, to);
+  public static tcpRange(fromPort: number, toPort: number): LocalPort {
+    return new LocalPort("tcp", fromPort, toPort);
   }
 
   /** A single UDP port. */
@@ -29,8 +29,8 @@ export class LocalPort {
   }
 
   /** An inclusive range of UDP ports. */
-  public static udpRange(from: number, to: number): LocalPort {
-    return new LocalPort("udp", from, to);
+  public static udpRange(fromPort: number, toPort: number): LocalPort {
+    return new LocalPort("udp", fromPort, toPort);
   }
 
   /**
@@ -55,11 +55,13 @@ export class LocalPort {
     /** `tcp` or `udp`. */
     public readonly protocol: PortProtocol,
     /** First port of the range (the port itself for a single port). */
-    public readonly from: number,
+    public readonly fromPort: number,
     /** Last port of the range, inclusive. */
-    public readonly to: number,
+    public readonly toPort: number,
     field = "localOnlyPorts",
   ) {
+    const from = fromPort;
+    const to = toPort;
     for (const [name, value] of [["port", from], ["end of range", to]] as const) {
       if (!Number.isInteger(value) || value < 1 || value > 65535) {
         throw new LoopbackPolicyError(field, `${name} ${value} is out of range`, "use a whole number from 1 to 65535");
@@ -76,16 +78,16 @@ export class LocalPort {
 
   /** True when this is a range of more than one port. */
   public get isRange(): boolean {
-    return this.to !== this.from;
+    return this.toPort !== this.fromPort;
   }
 
   /** The iptables multiport form: `8080` or `9000:9100`. */
   public toIptables(): string {
-    return this.isRange ? `${this.from}:${this.to}` : `${this.from}`;
+    return this.isRange ? `${this.fromPort}:${this.toPort}` : `${this.fromPort}`;
   }
 
   /** Reads like the fleet-file form: `tcp/8080`, `tcp/9000-9100`. */
   public toString(): string {
-    return this.isRange ? `${this.protocol}/${this.from}-${this.to}` : `${this.protocol}/${this.from}`;
+    return this.isRange ? `${this.protocol}/${this.fromPort}-${this.toPort}` : `${this.protocol}/${this.fromPort}`;
   }
 }

@@ -7,7 +7,7 @@ export interface RolloutSpec {
    * Hosts that go first, on their own, as the wave `canary`.
    * @default no canary wave
    */
-  readonly canary?: readonly string[];
+  readonly canary?: string[];
   /**
    * A host label whose value names the host's wave (`labels: { wave: "eu" }` with `byLabel: "wave"`). Every host
    * outside the canary wave must carry it.
@@ -18,7 +18,7 @@ export interface RolloutSpec {
    * The order of the label's values; values not listed follow, alphabetically.
    * @default alphabetical
    */
-  readonly order?: readonly string[];
+  readonly order?: string[];
   /**
    * Split each wave (the canary aside) into batches of at most this many hosts, in fleet order:
    * waves `fleet-1`, `fleet-2`, ... (or `<label value>-1`, ...).

@@ -4,7 +4,7 @@ import { isPlainKey, quoteValue } from "./quote";
 import { BastionSpec, ConnectionSpec, FleetSpec, HostSpec } from "./fleet";
 import { Bastion, Fleet, Host } from "./model";
 import { AntiSpoofing, DropAction, EnforceMode, Ipv6Mode, OtherFirewall, Policy, PolicyOptions, VerifyMode } from "./options";
-import { Persistence } from "./persistence";
+import { Persistence, persistenceFrom } from "./persistence";
 import { LocalPort } from "./port";
 
 const HOST_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
@@ -103,10 +103,10 @@ function checkSshPorts(spec: FleetSpec, hosts: readonly Host[]): void {
       }
     });
     for (const use of uses) {
-      const cut = host.policy.localOnlyPorts.find((p) => p.protocol === "tcp" && p.from <= use.port && use.port <= p.to);
+      const cut = host.policy.localOnlyPorts.find((p) => p.protocol === "tcp" && p.fromPort <= use.port && use.port <= p.toPort);
       if (cut === undefined) continue;
       const field = localPortField(spec, i, cut);
-      const narrower = [cut.from < use.port ? `"tcp/${cut.from}-${use.port - 1}"` : "", use.port < cut.to ? `"tcp/${use.port + 1}-${cut.to}"` : ""].filter(Boolean);
+      const narrower = [cut.fromPort < use.port ? `"tcp/${cut.fromPort}-${use.port - 1}"` : "", use.port < cut.toPort ? `"tcp/${use.port + 1}-${cut.toPort}"` : ""].filter(Boolean);
       throw new LoopbackPolicyError(
         field,
         `"${cut}" covers port ${use.port}, which SSH reaches hosts[${i}] (${quoteValue(host.name)}) on${use.why}, so the deploy would cut SSH to it from everywhere but lo`,
@@ -147,7 +147,7 @@ export function resolvePolicy(options: PolicyOptions, base: Policy, field: strin
     localOnlyAction: oneOf<DropAction>(options.localOnlyAction, ["drop", "reject"], base.localOnlyAction, at("localOnlyAction")),
     allowEstablished: bool(options.allowEstablished, base.allowEstablished, at("allowEstablished")),
     ...(log ? { log } : {}),
-    persistence: options.persistence === undefined ? base.persistence : Persistence.from(options.persistence, at("persistence")),
+    persistence: options.persistence === undefined ? base.persistence : persistenceFrom(options.persistence, at("persistence")),
     otherFirewall: oneOf<OtherFirewall>(options.otherFirewall, ["fail", "skip", "ignore"], base.otherFirewall, at("otherFirewall")),
     verify: oneOf<VerifyMode>(options.verify, ["auto", "tcp", "icmp", "off"], base.verify, at("verify")),
     rollbackSeconds: int(options.rollbackSeconds, base.rollbackSeconds, 0, 3600, at("rollbackSeconds")),
