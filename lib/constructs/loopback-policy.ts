@@ -82,6 +82,12 @@ export class LoopbackPolicy extends Construct {
   /** `null_resource` or `terraform_data`. */
   public readonly resourceType: ResourceType;
 
+  /**
+   * @param scope the stack (or a construct in it) the resources are added to
+   * @param id the construct id; also the resources' logical name (`terraform_data.<id>["web-1"]`)
+   * @param props the fleet, its policy, and how it is synthesized; validated here, before anything is added
+   * @throws LoopbackPolicyError naming the field and the fix, for any invalid input
+   */
   constructor(scope: Construct, id: string, props: LoopbackPolicyProps) {
     super(scope, id);
     this.resourceType = checkResourceType(props?.resourceType);
