@@ -1,5 +1,5 @@
-import { Construct } from "constructs";
-import { DataResource, TerraformLocal, TerraformOutput, TerraformResource } from "cdktf";
+import { Construct, IConstruct } from "constructs";
+import { DataResource, dependable, Fn, IResolvable, ITerraformDependable, Lazy, TerraformDataSource, TerraformLocal, TerraformModule, TerraformOutput, TerraformResource, TerraformStack } from "cdktf";
 import { LoopbackPolicyError } from "../policy/errors";
 import { FleetSpec } from "../policy/fleet";
 import { Fleet, Host } from "../policy/model";
@@ -33,6 +33,12 @@ export interface LoopbackPolicyProps extends FleetSpec {
    * @default all hosts at once, in one resource `<type>.<id>`
    */
   readonly rollout?: RolloutSpec;
+  /**
+   * What the hosts need first (the instances, the security group that lets SSH in, a bastion): Terraform
+   * `depends_on` of the first wave's resource. `policy.node.addDependency(x)` adds to it too.
+   * @default no dependencies beyond the references in the host fields
+   */
+  readonly dependsOn?: ITerraformDependable[];
 }
 
 /** A wave of the rollout and the resource that carries it. */
@@ -59,7 +65,7 @@ export interface PolicyGroup {
  * new connection, confirms and persists; a destroy-time block removes exactly the managed rules. The policy's
  * script is stored once per distinct policy in a local, not once per host.
  */
-export class LoopbackPolicy extends Construct {
+export class LoopbackPolicy extends Construct implements ITerraformDependable {
   /** The validated fleet (TypeScript and JavaScript only). @jsii ignore */
   public readonly fleet: Fleet;
   /** The distinct policies, by key (TypeScript and JavaScript only). @jsii ignore */
@@ -81,6 +87,11 @@ export class LoopbackPolicy extends Construct {
   public readonly enforceResource?: TerraformResource;
   /** `null_resource` or `terraform_data`. */
   public readonly resourceType: ResourceType;
+  /**
+   * Per host, what was applied: `{ "web-1" = { generation = "1a2b3c4d", id = "<instance id>" } }` as a Terraform
+   * expression (also the stack output `<id>_applied`): known after apply, for other resources to reference.
+   */
+  public readonly appliedHosts: IResolvable;
 
   /**
    * @param scope the stack (or a construct in it) the resources are added to
@@ -88,10 +99,14 @@ export class LoopbackPolicy extends Construct {
    * @param props the fleet, its policy, and how it is synthesized; validated here, before anything is added
    * @throws LoopbackPolicyError naming the field and the fix, for any invalid input
    */
+  private readonly last: TerraformResource;
+
   constructor(scope: Construct, id: string, props: LoopbackPolicyProps) {
     super(scope, id);
     this.resourceType = checkResourceType(props?.resourceType);
-    this.fleet = validateFleet(props, ["resourceType", "rollout"]);
+    this.fleet = validateFleet(props, ["resourceType", "rollout", "dependsOn"]);
+    checkDependsOn(props.dependsOn);
+    checkUniqueName(this, id);
     const waves = props.rollout === undefined ? undefined : planWaves(this.fleet, props.rollout);
     const waveOf = new Map(waves?.flatMap((w) => w.hosts.map((h) => [h, w.name] as const)));
 
@@ -125,6 +140,8 @@ export class LoopbackPolicy extends Construct {
     this.waves = built;
     this.resource = built[0].resource;
     const resource = built[built.length - 1].resource;
+    this.last = resource;
+    this.resource.addOverride("depends_on", Lazy.listValue({ produce: () => this.dependencyFqns(props.dependsOn) }, { omitEmpty: true }));
 
     const everyApply = this.fleet.hosts.filter((h) => h.policy.enforce === "every-apply").map((h) => h.name);
     if (everyApply.length > 0) {
@@ -132,6 +149,15 @@ export class LoopbackPolicy extends Construct {
       this.enforceResource = enforceResource(this, name, this.resourceType, resource, enforced);
     }
 
+    const applied = new TerraformLocal(this, "applied", `\${merge(${built
+      .map((w) => `{ for k, r in ${this.resourceType}.${w.resource.friendlyUniqueId} : k => { generation = r.${this.resourceType === "terraform_data" ? "input" : "triggers"}.generation, id = r.id } }`)
+      .join(", ")})}`);
+    applied.overrideLogicalId(`${name}_applied`);
+    this.appliedHosts = applied.expression as IResolvable;
+    new TerraformOutput(this, "applied-output", {
+      description: `Per host of ${id}, what was applied (generation and resource instance id); known after apply`,
+      value: applied.expression,
+    }).overrideLogicalId(`${name}_applied`);
     new TerraformOutput(this, "summary", {
       description: `What each host of ${id} gets: its policy's ordered rules and settings`,
       value: summary(groups),
@@ -142,6 +168,76 @@ export class LoopbackPolicy extends Construct {
         value: built.map((w) => ({ wave: w.name, hosts: w.hosts, resource: `${this.resourceType}.${name}_${w.name}` })),
       }).overrideLogicalId(`${name}_rollout`);
     }
+  }
+
+  /**
+   * The generation applied to one host (8 hex digits, the tag of its managed rules): a token, known after apply.
+   * @param host the host's name
+   */
+  public appliedGeneration(host: string): string {
+    if (!this.fleet.hosts.some((h) => h.name === host)) {
+      throw new LoopbackPolicyError("appliedGeneration(host)", `${JSON.stringify(host)} is not a host of ${this.node.path}`, `use one of: ${this.fleet.hosts.map((h) => h.name).join(", ")}`);
+    }
+    return Fn.lookupNested(this.appliedHosts, [host, "generation"]) as string;
+  }
+
+  /**
+   * As a dependency (`dependsOn: [policy]`): the last wave's resource, which exists only when every host of every
+   * wave converged, verified and confirmed.
+   */
+  public get fqn(): string {
+    return this.last.fqn;
+  }
+
+  /** `depends_on` of the first wave: the `dependsOn` prop, then what `node.addDependency` added (resolved at synth). */
+  private dependencyFqns(given: ITerraformDependable[] | undefined): string[] {
+    const out: string[] = (given ?? []).map((d) => dependable(d));
+    this.node.dependencies.forEach((d, i) => {
+      const dependables = d.node.findAll().filter(isDependable);
+      if (dependables.length === 0) {
+        throw new LoopbackPolicyError(
+          `${this.node.path}: node.addDependency(...)[${i}]`,
+          `${d.node.path} holds no Terraform resource, data source or module to depend on`,
+          "add a dependency on the resource the hosts need (or on a construct that holds it)",
+        );
+      }
+      for (const x of dependables) out.push(dependable(x));
+    });
+    return [...new Set(out)];
+  }
+}
+
+/** What Terraform can depend on: a resource, a data source or a module call. */
+function isDependable(c: IConstruct): c is IConstruct & ITerraformDependable {
+  return c instanceof TerraformResource || c instanceof TerraformDataSource || c instanceof TerraformModule;
+}
+
+function checkDependsOn(dependsOn: unknown): void {
+  if (dependsOn === undefined) return;
+  if (!Array.isArray(dependsOn)) {
+    throw new LoopbackPolicyError("dependsOn", "is not a list", "pass a list of resources, data sources or modules: dependsOn: [vm]");
+  }
+  dependsOn.forEach((d, i) => {
+    if (typeof d !== "object" || d === null || typeof (d as { fqn?: unknown }).fqn !== "string") {
+      throw new LoopbackPolicyError(`dependsOn[${i}]`, "is not a Terraform resource, data source or module (it has no fqn)", "pass the resource itself (dependsOn: [vm]), not its id or an attribute");
+    }
+  });
+}
+
+/**
+ * Two policies with one id in one stack would synthesize the same Terraform names (`terraform_data.<id>`, the
+ * locals) and merge silently: refuse, naming both construct paths.
+ */
+function checkUniqueName(policy: LoopbackPolicy, id: string): void {
+  const stack = TerraformStack.of(policy);
+  const name = logicalName(id);
+  const other = stack.node.findAll().find((c) => c !== policy && c instanceof LoopbackPolicy && logicalName(c.node.id) === name);
+  if (other) {
+    throw new LoopbackPolicyError(
+      "id",
+      `"${id}" at ${policy.node.path} gives the same Terraform names (<type>.${name}, local.${name}_hosts) as the LoopbackPolicy at ${other.node.path}: one would silently replace the other's hosts`,
+      "give each LoopbackPolicy in a stack its own id (a construct used twice can take the id as a parameter)",
+    );
   }
 }
 
