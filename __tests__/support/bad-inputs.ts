@@ -100,6 +100,7 @@ export const BAD_INPUTS: readonly BadInput[] = [
   { prop: "logDrops", value: '"on"', props: withFleet({ logDrops: "on" }) },
   { prop: "logDrops.prefix", value: `'x" -j ACCEPT'`, props: withFleet({ logDrops: { prefix: 'x" -j ACCEPT' } }) },
   { prop: "logDrops.prefix", value: "a 16-character prefix", props: withFleet({ logDrops: { prefix: "p".repeat(16) } }) },
+  { prop: "logDrops.prefix", value: `"lbp:0badc0de:" (another generation's tag)`, props: withFleet({ logDrops: { prefix: "lbp:0badc0de:" } }) },
   { prop: "logDrops.perMinute", value: "0", props: withFleet({ logDrops: { perMinute: 0 } }) },
   { prop: "persistence", value: '"systemd"', props: withFleet({ persistence: "systemd" }) },
   { prop: "persistence.v4Path", value: '"rules.v4"', props: withFleet({ persistence: { v4Path: "rules.v4" } }) },

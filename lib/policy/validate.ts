@@ -223,6 +223,13 @@ function resolveLog(input: PolicyOptions["logDrops"], base: Policy["log"], field
   if (typeof prefix !== "string" || !LOG_PREFIX.test(prefix)) {
     throw new LoopbackPolicyError(`${field}.prefix`, `${quoteValue(prefix)} is not a usable log prefix`, "use 1-15 letters, digits, '.', '_', ':' or '-' (the kernel keeps 29 characters and each rule appends its id)");
   }
+  if (/lbp:/i.test(prefix)) {
+    throw new LoopbackPolicyError(
+      `${field}.prefix`,
+      `${quoteValue(prefix)} holds "lbp:", the start of the tags that mark managed rules (a log rule carrying another generation's tag in its prefix would be read as that generation's rule)`,
+      'use a prefix without "lbp:", e.g. "lbp-drop" (the default)',
+    );
+  }
   return { prefix, perMinute: int(input.perMinute, 5, 1, 10000, `${field}.perMinute`) };
 }
 

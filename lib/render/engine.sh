@@ -1045,7 +1045,8 @@ lbp_remove() {
     lbp_diff "$lbp_work/$lbp_fam.none" "$lbp_work/$lbp_fam.current" "$lbp_work/$lbp_fam.all" \
       "$lbp_work/$lbp_fam.allreport" "$lbp_work/$lbp_fam.lookalike" "$lbp_work/$lbp_fam.untagged"
     lbp_report_lookalikes "$lbp_fam"
-    grep -F -- "\"lbp:$LBP_GEN:" "$lbp_work/$lbp_fam.all" > "$lbp_work/$lbp_fam.restore" || :
+    # By the comment only: nothing else in a rule of ours may decide which generation it belongs to.
+    grep -F -- "--comment \"lbp:$LBP_GEN:" "$lbp_work/$lbp_fam.all" > "$lbp_work/$lbp_fam.restore" || :
     lbp_n=$(wc -l < "$lbp_work/$lbp_fam.restore" | tr -d ' ')
     # When no managed rule of any generation stays, put back what the first run replaced.
     lbp_back=0
