@@ -296,3 +296,32 @@ describe("Terraform runs the deferred checks (real terraform)", () => {
     expect(r.stdout).toContain('terraform_data.loopback["web-2"] will be created');
   }, 60_000);
 });
+
+describe("a value known only at apply (a resource attribute): the precondition stops the host before it runs (real terraform)", () => {
+  test("GIVEN terraform_data.vm outputs a bad address THEN plan passes (known after apply), apply fails naming the field, no provisioner ran", () => {
+    const outdir = mkdtempSync(join(tmpdir(), "lbp-tokens-apply-"));
+    const app = new App({ outdir });
+    const stack = new TerraformStack(app, "apply");
+    // timestamp() is unknown while planning: the address is known only at apply, like a new instance's IP.
+    const vm = new DataResource(stack, "vm", { input: { ip: Fn.replace(Fn.timestamp(), "/^.*$/", "192.0.2.0/24") } });
+    new LoopbackPolicy(stack, "loopback", {
+      resourceType: "terraform_data",
+      hosts: [{ name: "web-1", address: vm.getStringAttribute("output.ip") }],
+    });
+    app.synth();
+    const dir = join(outdir, "stacks", "apply");
+    const run = (args: string[]) => spawnSync("terraform", args, { cwd: dir, encoding: "utf8", env: { ...process.env, CHECKPOINT_DISABLE: "1", TF_IN_AUTOMATION: "1" } });
+    expect(run(["init", "-input=false", "-no-color"]).status).toBe(0);
+    const plan = run(["plan", "-input=false", "-no-color"]);
+    expect(plan.stderr).toBe("");
+    expect(plan.status).toBe(0);
+    expect(plan.stdout).toContain("(known after apply)");
+    const apply = run(["apply", "-input=false", "-no-color", "-auto-approve"]);
+    expect(apply.status).not.toBe(0);
+    const err = apply.stderr.replace(/│/g, " ").replace(/\s+/g, " ");
+    expect(err).toContain('hosts[0].address: "192.0.2.0/24" is not an IPv4/IPv6 host address or DNS name');
+    // The host's resource was never created: its provisioners (the SSH connection) never started.
+    expect(apply.stdout).not.toContain("Provisioning with");
+    expect(run(["state", "list"]).stdout.trim().split("\n")).toEqual(["terraform_data.vm"]);
+  }, 180_000);
+});
