@@ -1,4 +1,5 @@
 import { createHash } from "crypto";
+import { Fn, Op, Token } from "cdktf";
 import { Host } from "../policy/model";
 import { terraformLiteral } from "./terraform-text";
 
@@ -37,24 +38,63 @@ export interface HostEntry {
 
 /** Build a host's entry. Values are escaped for Terraform's template syntax. */
 export function hostEntry(host: Host, policyKey: string, wave?: string): HostEntry {
+  const facts = hostFacts(host, policyKey, wave);
+  const generation = createHash("sha256").update(JSON.stringify(facts)).digest("hex").slice(0, 8);
+  return { ...facts, generation };
+}
+
+/** Literal text escaped for Terraform templates; a token left as it is (cdktf resolves it to its expression). */
+function text(value: string): string {
+  return Token.isUnresolved(value) ? value : terraformLiteral(value);
+}
+
+/** A number as entry text: a token becomes a string token of the same expression (Terraform converts it). */
+function numberText(value: number): string {
+  return Token.isUnresolved(value) ? Token.asString(value) : String(value);
+}
+
+/**
+ * A host's facts, every one a string: literal text escaped for Terraform's templates, a token left for cdktf to
+ * resolve into its Terraform expression (`${var.address}`), so the host entry's local carries the reference.
+ */
+export function hostFacts(host: Host, policyKey: string, wave?: string): Omit<HostEntry, "generation"> {
   const b = host.bastion;
-  const facts = {
+  const sudo = host.sudoFollowsUser
+    ? Token.asString(Fn.conditional(Op.neq(host.user, "root"), "1", "0"))
+    : Token.isUnresolved(host.sudo)
+      ? Token.asString(Fn.conditional(host.sudo, "1", "0"))
+      : host.sudo ? "1" : "0";
+  const hostKey = (key: string) => (Token.isUnresolved(key) ? Token.asString(Fn.trimspace(key)) : terraformLiteral(key));
+  return {
     name: host.name,
     address: host.address,
-    port: String(host.port),
+    port: numberText(host.port),
     user: host.user,
-    private_key_path: terraformLiteral(host.privateKeyPath),
-    host_key: terraformLiteral(host.hostKey),
+    private_key_path: text(host.privateKeyPath),
+    host_key: hostKey(host.hostKey),
     bastion_host: b?.address ?? "",
     bastion_user: b?.user ?? "",
-    bastion_port: b ? String(b.port) : "",
-    bastion_private_key_path: terraformLiteral(b?.privateKeyPath ?? ""),
-    bastion_host_key: terraformLiteral(b?.hostKey ?? ""),
-    sudo: host.sudo ? ("1" as const) : ("0" as const),
-    timeout: `${host.timeoutSeconds}s`,
+    bastion_port: b ? numberText(b.port) : "",
+    bastion_private_key_path: text(b?.privateKeyPath ?? ""),
+    bastion_host_key: hostKey(b?.hostKey ?? ""),
+    sudo: sudo as HostEntry["sudo"],
+    timeout: `${numberText(host.timeoutSeconds)}s`,
     policy: policyKey,
     ...(wave === undefined ? {} : { wave }),
   };
-  const generation = createHash("sha256").update(JSON.stringify(facts)).digest("hex").slice(0, 8);
-  return { ...facts, generation };
+}
+
+/** True when a fact of the host is a token: its generation is then computed by Terraform. */
+export function hasTokens(facts: object): boolean {
+  return Object.values(facts).some((v) => Token.isUnresolved(v));
+}
+
+/**
+ * The generation of a host with tokens, computed by Terraform from the facts' values (not their expressions):
+ * `substr(sha256(jsonencode(facts)), 0, 8)` over the facts in the local `factsLocal`. When a token's value
+ * changes (a new instance address), the generation changes, so the host is replaced and converged again, as
+ * when a literal fact changes.
+ */
+export function terraformGeneration(factsLocal: string, host: string): string {
+  return `\${substr(sha256(jsonencode(local.${factsLocal}["${host}"])), 0, 8)}`;
 }

@@ -1,5 +1,5 @@
 import { Construct, IConstruct } from "constructs";
-import { DataResource, dependable, Fn, IResolvable, ITerraformDependable, Lazy, TerraformDataSource, TerraformLocal, TerraformModule, TerraformOutput, TerraformResource, TerraformStack } from "cdktf";
+import { DataResource, dependable, Fn, IResolvable, ITerraformDependable, Lazy, TerraformDataSource, TerraformLocal, TerraformModule, TerraformOutput, TerraformResource, TerraformStack, Token } from "cdktf";
 import { LoopbackPolicyError } from "../policy/errors";
 import { FleetSpec } from "../policy/fleet";
 import { Fleet, Host } from "../policy/model";
@@ -11,7 +11,8 @@ import { Wave, planWaves } from "../plan/waves";
 import { engineScript } from "../render/engine";
 import { hostFactsLine, hostScriptParts, ScriptMode } from "../render/host-script";
 import { PolicyScript, renderPolicyScript } from "../render/policy-script";
-import { HostEntry, hostEntry } from "./host-entries";
+import { HostEntry, hasTokens, hostEntry, hostFacts, terraformGeneration } from "./host-entries";
+import { Precondition, preconditionsFor } from "./preconditions";
 import { nullResource } from "./null-provider";
 import { terraformLiteral } from "./terraform-text";
 
@@ -104,7 +105,8 @@ export class LoopbackPolicy extends Construct implements ITerraformDependable {
   constructor(scope: Construct, id: string, props: LoopbackPolicyProps) {
     super(scope, id);
     this.resourceType = checkResourceType(props?.resourceType);
-    this.fleet = validateFleet(props, ["resourceType", "rollout", "dependsOn"]);
+    // Tokens (values Terraform knows only at plan or apply time) in connection fields are checked by Terraform.
+    this.fleet = validateFleet(props, ["resourceType", "rollout", "dependsOn"], { isUnresolved: (v) => Token.isUnresolved(v) });
     checkDependsOn(props.dependsOn);
     checkUniqueName(this, id);
     const waves = props.rollout === undefined ? undefined : planWaves(this.fleet, props.rollout);
@@ -113,20 +115,33 @@ export class LoopbackPolicy extends Construct implements ITerraformDependable {
     const byPolicy = new Map<Policy, PolicyGroup>();
     const groups = new Map<string, PolicyGroup>();
     const entries: Record<string, HostEntry> = {};
+    const name = logicalName(id);
+    const tokenFacts: Record<string, object> = {};
+    const preconditions: Record<string, Precondition[]> = {};
     for (const host of this.fleet.hosts) {
       const group = groupFor(host, byPolicy, groups);
       group.hosts.push(host.name);
-      entries[host.name] = hostEntry(host, group.key, waveOf.get(host.name));
+      const facts = hostFacts(host, group.key, waveOf.get(host.name));
+      if (hasTokens(facts)) {
+        // Hashing the token's placeholder text would not follow its value; Terraform hashes the resolved facts.
+        tokenFacts[host.name] = facts;
+        entries[host.name] = { ...facts, generation: terraformGeneration(`${name}_token_facts`, host.name) };
+      } else {
+        entries[host.name] = hostEntry(host, group.key, waveOf.get(host.name));
+      }
+      preconditions[host.name] = preconditionsFor(host, `${name}_hosts`);
     }
     this.policies = groups;
     this.entries = entries;
 
-    const name = logicalName(id);
     const scripts = new TerraformLocal(this, "policy_scripts", Object.fromEntries(
       [...groups.values()].map((g) => [g.key, terraformLiteral(g.script.text)]),
     ));
     scripts.overrideLogicalId(`${name}_policy_scripts`);
     new TerraformLocal(this, "host_entries", entries).overrideLogicalId(`${name}_hosts`);
+    if (Object.keys(tokenFacts).length > 0) {
+      new TerraformLocal(this, "token_facts", tokenFacts).overrideLogicalId(`${name}_token_facts`);
+    }
     new TerraformLocal(this, "engine", terraformLiteral(engineScript())).overrideLogicalId(`${name}_engine`);
 
     const pick = (hosts: readonly string[]) => Object.fromEntries(hosts.map((h) => [h, entries[h]]));
@@ -135,6 +150,8 @@ export class LoopbackPolicy extends Construct implements ITerraformDependable {
       const logicalId = wave.name === "" ? name : `${name}_${wave.name}`;
       const previous = built[built.length - 1]?.resource;
       const resource = hostsResource(this, wave.name === "" ? "hosts" : `wave-${wave.name}`, logicalId, this.resourceType, name, pick(wave.hosts), previous);
+      const checks = wave.hosts.flatMap((h) => preconditions[h]);
+      if (checks.length > 0) resource.addOverride("lifecycle.precondition", checks);
       built.push({ name: wave.name === "" ? "all" : wave.name, hosts: wave.hosts, resource });
     }
     this.waves = built;

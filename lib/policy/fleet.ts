@@ -26,7 +26,16 @@ export interface BastionSpec {
   readonly hostKey?: string | string[];
 }
 
-/** How to reach hosts: fleet-wide defaults, each overridable per host. */
+/**
+ * How to reach hosts: fleet-wide defaults, each overridable per host.
+ *
+ * Every field here (and a host's `address`, and the bastion's fields) may be a token: a resource attribute, a
+ * variable, a local (`Token.asString`/`Token.asNumber`/a variable's `booleanValue` for `sudo`). A literal value is
+ * validated when the stack is synthesized; a token is checked by Terraform, in a `lifecycle.precondition` of the
+ * hosts' resource with the same `field: problem. Fix: ...` message, before the host's provisioners run. A host key
+ * from a token must be one ECDSA key ("ecdsa-sha2-nistp256 AAAA..."); an empty token value means "not pinned"
+ * (`hostKey`) or "the SSH agent" (`privateKeyPath`).
+ */
 export interface ConnectionSpec {
   /**
    * SSH user. A user other than root needs `sudo`.
@@ -77,6 +86,7 @@ export interface HostSpec extends ConnectionSpec {
   /**
    * Stable name: the Terraform resource key (`...["web-1"]`). Renaming a host re-runs its provisioners.
    * Letters, digits, `.`, `_`, `-`; at most 63 characters.
+   * Must be literal (known when the stack is synthesized), not a token.
    */
   readonly name: string;
   /** IPv4 or IPv6 address, or DNS name, that SSH connects to. */

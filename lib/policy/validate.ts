@@ -2,7 +2,7 @@ import { isIPv4, isIPv6 } from "net";
 import { LoopbackPolicyError } from "./errors";
 import { isPlainKey, quoteValue } from "./quote";
 import { BastionSpec, ConnectionSpec, FleetSpec, HostSpec } from "./fleet";
-import { Bastion, Fleet, Host } from "./model";
+import { Bastion, DeferredCheck, Fleet, Host, HostFact } from "./model";
 import { AntiSpoofing, DropAction, EnforceMode, Ipv6Mode, OtherFirewall, Policy, PolicyOptions, VerifyMode } from "./options";
 import { Persistence, persistenceFrom } from "./persistence";
 import { LocalPort } from "./port";
@@ -51,12 +51,46 @@ export const DEFAULT_POLICY: Policy = {
   enforce: "on-change",
 };
 
+/** How {@link validateFleet} treats values it cannot see yet. */
+export interface ValidateOptions {
+  /**
+   * True for a value that is not known until Terraform plans or applies (a cdktf token: the construct layer
+   * passes cdktf's `Token.isUnresolved`; this layer does not import cdktf). Such a value in a host connection
+   * field is not checked here: the check is recorded in the host's `deferred` for Terraform to run.
+   * @default nothing is unresolved
+   */
+  readonly isUnresolved?: (value: unknown) => boolean;
+}
+
+// The predicate and the checks deferred for the host being resolved, set for the duration of one validateFleet.
+let unresolved: (value: unknown) => boolean = () => false;
+let deferred: DeferredCheck[] = [];
+
+/** Record a check for Terraform when `value` is unresolved; true when it was recorded (or, without kind, only unresolved). */
+function defer(value: unknown, check: Omit<DeferredCheck, "problem" | "fix"> & { problem: string; fix: string }): boolean {
+  if (!unresolved(value)) return false;
+  deferred.push(check);
+  return true;
+}
+
 /**
  * Validate a fleet and resolve every default. Throws {@link LoopbackPolicyError} naming the field and the fix
  * on the first bad value; returns only when everything is usable.
  * @param extraFields fields of the props object that belong to a layer above (for example `resourceType`)
+ * @param options how unresolved values (tokens) are told apart; without it every value is literal
  */
-export function validateFleet(spec: FleetSpec, extraFields: readonly string[] = []): Fleet {
+export function validateFleet(spec: FleetSpec, extraFields: readonly string[] = [], options: ValidateOptions = {}): Fleet {
+  const before = unresolved;
+  unresolved = options.isUnresolved ?? (() => false);
+  try {
+    return validateLiteralOrDeferred(spec, extraFields);
+  } finally {
+    unresolved = before;
+    deferred = [];
+  }
+}
+
+function validateLiteralOrDeferred(spec: FleetSpec, extraFields: readonly string[]): Fleet {
   if (spec === null || typeof spec !== "object") {
     throw new LoopbackPolicyError("props", "missing", "pass an object with at least `hosts`");
   }
@@ -84,8 +118,7 @@ export function validateFleet(spec: FleetSpec, extraFields: readonly string[] = 
     seen.set(key, i);
     return host;
   });
-  checkSshPorts(spec, hosts);
-  return { hosts };
+  return { hosts: checkSshPorts(spec, hosts) };
 }
 
 /**
@@ -94,15 +127,34 @@ export function validateFleet(spec: FleetSpec, extraFields: readonly string[] = 
  * the old rules back, but with `rollbackSeconds: 0`, or once persisted by hand, the host is cut off). The same
  * holds for a host that is another host's bastion: its local-only ports must leave the bastion port open.
  */
-function checkSshPorts(spec: FleetSpec, hosts: readonly Host[]): void {
-  hosts.forEach((host, i) => {
-    const uses: Array<{ port: number; why: string }> = [{ port: host.port, why: "" }];
+function checkSshPorts(spec: FleetSpec, hosts: readonly Host[]): Host[] {
+  return hosts.map((host, i) => {
+    const uses: Array<{ port: number; why: string; of?: string; fact: HostFact; portField: string }> = [
+      { port: host.port, why: "", fact: "port", portField: `hosts[${i}].port` },
+    ];
     hosts.forEach((other, j) => {
-      if (other.bastion && sameAddress(other.bastion.address, host.address)) {
-        uses.push({ port: other.bastion.port, why: ` as the bastion of hosts[${j}] (${quoteValue(other.name)})` });
+      // A token address cannot be compared before Terraform resolves it: such a bastion is not matched here.
+      if (other.bastion && !unresolved(other.bastion.address) && !unresolved(host.address) && sameAddress(other.bastion.address, host.address)) {
+        uses.push({ port: other.bastion.port, why: ` as the bastion of hosts[${j}] (${quoteValue(other.name)})`, of: other.name, fact: "bastion.port", portField: `hosts[${j}].bastion.port` });
       }
     });
+    const later: DeferredCheck[] = [];
     for (const use of uses) {
+      if (unresolved(use.port)) {
+        const tcp = host.policy.localOnlyPorts.filter((p) => p.protocol === "tcp");
+        if (tcp.length === 0) continue;
+        const own = spec.hosts[i].policy?.localOnlyPorts !== undefined;
+        later.push({
+          field: own ? `hosts[${i}].policy.localOnlyPorts` : "localOnlyPorts",
+          kind: "sshPort",
+          fact: use.fact,
+          ...(use.of === undefined ? {} : { of: use.of }),
+          ranges: tcp.map((p) => [p.fromPort, p.toPort] as const),
+          problem: `it covers the port SSH reaches hosts[${i}] (${quoteValue(host.name)}) on${use.why} (${use.portField}, known at plan time), so the deploy would cut SSH to it from everywhere but lo`,
+          fix: "remove that port from localOnlyPorts or split the range to leave it out, or make the host reachable over another SSH port (port)",
+        });
+        continue;
+      }
       const cut = host.policy.localOnlyPorts.find((p) => p.protocol === "tcp" && p.fromPort <= use.port && use.port <= p.toPort);
       if (cut === undefined) continue;
       const field = localPortField(spec, i, cut);
@@ -113,6 +165,7 @@ function checkSshPorts(spec: FleetSpec, hosts: readonly Host[]): void {
         `SSH to this host uses port ${use.port}${use.why ? use.why.replace(/^ as/, ", as") : ""}; remove it from localOnlyPorts${cut.isRange ? ` or split the range to leave ${use.port} out (${narrower.join(" and ")})` : ""}, or make the host reachable over another SSH port (port)`,
       );
     }
+    return later.length === 0 ? host : { ...host, deferred: [...(host.deferred ?? []), ...later] };
   });
 }
 
@@ -159,6 +212,14 @@ export function resolvePolicy(options: PolicyOptions, base: Policy, field: strin
 function resolveHost(h: HostSpec, defaults: ConnectionSpec, fleetPolicy: Policy, field: string): Host {
   checkObject(h, field);
   checkKnownFields(h, HOST_FIELDS, field);
+  deferred = [];
+  if (unresolved(h.name)) {
+    throw new LoopbackPolicyError(
+      `${field}.name`,
+      "is a token (a value Terraform knows only at plan or apply time), but a host's name is its resource key (`...[\"web-1\"]`), which must be known when the stack is synthesized",
+      "give a literal name (for example the Terraform key of the instance it stands for); tokens are fine in address, port, user and the other connection fields",
+    );
+  }
   if (typeof h.name !== "string" || !HOST_NAME.test(h.name)) {
     throw new LoopbackPolicyError(
       `${field}.name`,
@@ -167,25 +228,50 @@ function resolveHost(h: HostSpec, defaults: ConnectionSpec, fleetPolicy: Policy,
     );
   }
   const f = `${field}`;
-  const address = checkAddress(h.address, `${f}.address`);
-  const user = checkUser(h.user ?? defaults.user ?? "root", h.user !== undefined ? `${f}.user` : "connection.user");
-  const port = int(h.port ?? defaults.port, 22, 1, 65535, h.port !== undefined ? `${f}.port` : "connection.port");
+  const address = checkAddress(h.address, `${f}.address`, "address");
+  const userField = h.user !== undefined ? `${f}.user` : "connection.user";
+  const user = checkUser(h.user ?? defaults.user ?? "root", userField, "user");
+  const port = int(h.port ?? defaults.port, 22, 1, 65535, h.port !== undefined ? `${f}.port` : "connection.port", "port");
   const keyField = h.privateKeyPath !== undefined ? `${f}.privateKeyPath` : "connection.privateKeyPath";
-  const privateKeyPath = checkKeyPath(h.privateKeyPath ?? defaults.privateKeyPath, keyField);
-  const hostKey = checkHostKey(h.hostKey ?? defaults.hostKey, h.hostKey !== undefined ? `${f}.hostKey` : "connection.hostKey", address, port);
+  const privateKeyPath = checkKeyPath(h.privateKeyPath ?? defaults.privateKeyPath, keyField, "privateKeyPath");
+  const hostKey = checkHostKey(h.hostKey ?? defaults.hostKey, h.hostKey !== undefined ? `${f}.hostKey` : "connection.hostKey", address, port, "hostKey");
   const sudoField = h.sudo !== undefined ? `${f}.sudo` : "connection.sudo";
-  const sudo = bool(h.sudo ?? defaults.sudo, user !== "root", sudoField);
-  if (user !== "root" && !sudo) {
+  const sudoGiven = h.sudo ?? defaults.sudo;
+  // A token user without sudo given: sudo follows the user Terraform resolves (on unless it is root).
+  const sudoFollowsUser = unresolved(user) && sudoGiven === undefined;
+  const sudo = unresolved(sudoGiven) ? (sudoGiven as boolean) : bool(sudoGiven, sudoFollowsUser || user !== "root", sudoField);
+  if (unresolved(user) || unresolved(sudo)) {
+    if (!sudoFollowsUser && sudo !== true && !(user === "root")) {
+      deferred.push({
+        field: sudoField,
+        kind: "rootNeedsSudo",
+        fact: "sudo",
+        problem: `the user (${userField}) is not root and sudo is off, so iptables cannot be changed`,
+        fix: "set sudo: true (passwordless sudo) or connect as root",
+      });
+    }
+  } else if (user !== "root" && !sudo) {
     throw new LoopbackPolicyError(sudoField, `user "${user}" is not root and sudo is off, so iptables cannot be changed`, "set sudo: true (passwordless sudo) or connect as root");
   }
   const timeoutField = h.timeoutSeconds !== undefined ? `${f}.timeoutSeconds` : "connection.timeoutSeconds";
-  const timeoutSeconds = int(h.timeoutSeconds ?? defaults.timeoutSeconds, 300, 1, 3600, timeoutField);
+  const timeoutSeconds = int(h.timeoutSeconds ?? defaults.timeoutSeconds, 300, 1, 3600, timeoutField, "timeoutSeconds");
   const bastionSpec = h.bastion ?? defaults.bastion;
   const bastion = bastionSpec === undefined
     ? undefined
     : resolveBastion(bastionSpec, { user, privateKeyPath }, h.bastion !== undefined ? `${f}.bastion` : "connection.bastion");
   const policy = h.policy === undefined ? fleetPolicy : resolvePolicy(h.policy, fleetPolicy, `${f}.policy`);
-  if (policy.rollbackSeconds > 0 && timeoutSeconds <= policy.rollbackSeconds) {
+  if (unresolved(timeoutSeconds)) {
+    if (policy.rollbackSeconds > 0) {
+      deferred.push({
+        field: timeoutField,
+        kind: "timeoutAboveRollback",
+        fact: "timeoutSeconds",
+        min: policy.rollbackSeconds,
+        problem: `the connection timeout is not longer than the rollback guard (${policy.rollbackSeconds}s), so a rolled-back change would be reported as a timeout`,
+        fix: `set timeoutSeconds above ${policy.rollbackSeconds} or lower rollbackSeconds`,
+      });
+    }
+  } else if (policy.rollbackSeconds > 0 && timeoutSeconds <= policy.rollbackSeconds) {
     throw new LoopbackPolicyError(
       timeoutField,
       `the connection timeout (${timeoutSeconds}s) is not longer than the rollback guard (${policy.rollbackSeconds}s), so a rolled-back change would be reported as a timeout`,
@@ -193,21 +279,28 @@ function resolveHost(h: HostSpec, defaults: ConnectionSpec, fleetPolicy: Policy,
     );
   }
   const labels = checkLabels(h.labels, `${f}.labels`);
-  return { name: h.name, address, user, port, privateKeyPath, hostKey, ...(bastion ? { bastion } : {}), sudo, timeoutSeconds, policy, labels };
+  const checks = deferred;
+  deferred = [];
+  return {
+    name: h.name, address, user, port, privateKeyPath, hostKey, ...(bastion ? { bastion } : {}), sudo, timeoutSeconds, policy, labels,
+    ...(checks.length > 0 ? { deferred: checks } : {}),
+    ...(sudoFollowsUser ? { sudoFollowsUser } : {}),
+  };
 }
 
 function resolveBastion(b: BastionSpec, host: { user: string; privateKeyPath: string }, field: string): Bastion {
   checkObject(b, field);
   checkKnownFields(b, BASTION_FIELDS, field);
-  const address = checkAddress(b.address, `${field}.address`);
-  const user = checkUser(b.user ?? host.user, `${field}.user`);
-  const port = int(b.port, 22, 1, 65535, `${field}.port`);
+  const address = checkAddress(b.address, `${field}.address`, "bastion.address");
+  // The host's user is checked already (and, as a token, checked by Terraform under its own field).
+  const user = b.user === undefined ? host.user : checkUser(b.user, `${field}.user`, "bastion.user");
+  const port = int(b.port, 22, 1, 65535, `${field}.port`, "bastion.port");
   return {
     address,
     user,
     port,
-    privateKeyPath: b.privateKeyPath === undefined ? host.privateKeyPath : checkKeyPath(b.privateKeyPath, `${field}.privateKeyPath`),
-    hostKey: checkHostKey(b.hostKey, `${field}.hostKey`, address, port),
+    privateKeyPath: b.privateKeyPath === undefined ? host.privateKeyPath : checkKeyPath(b.privateKeyPath, `${field}.privateKeyPath`, "bastion.privateKeyPath"),
+    hostKey: checkHostKey(b.hostKey, `${field}.hostKey`, address, port, "bastion.hostKey"),
   };
 }
 
@@ -245,7 +338,11 @@ function dedupePorts(ports: readonly LocalPort[]): LocalPort[] {
   return [...byText.values()];
 }
 
-function checkAddress(value: unknown, field: string): string {
+function checkAddress(value: unknown, field: string, fact: HostFact): string {
+  const fix = 'use e.g. "192.0.2.10", "2001:db8::10" or "web-1.example.com"';
+  if (defer(value, { field, kind: "address", fact, problem: "is not an IPv4/IPv6 host address or DNS name (networks, multicast, broadcast, unspecified, link-local and zone ids are refused)", fix })) {
+    return value as string;
+  }
   if (typeof value !== "string" || value.length === 0) {
     throw new LoopbackPolicyError(field, "missing", 'give the IPv4/IPv6 address or DNS name SSH connects to, e.g. "192.0.2.10"');
   }
@@ -327,6 +424,13 @@ function checkLabels(value: unknown, field: string): Record<string, string> {
   if (value === undefined) return {};
   checkObject(value, field);
   for (const [k, v] of Object.entries(value as object)) {
+    if (unresolved(k) || unresolved(v)) {
+      throw new LoopbackPolicyError(
+        unresolved(k) || !LABEL.test(k) ? field : `${field}.${k}`,
+        "is a token (a value Terraform knows only at plan or apply time), but labels must be known when the stack is synthesized (they select rollout waves)",
+        "give labels as literal text",
+      );
+    }
     if (!LABEL.test(k)) {
       // The key is not part of the field path: it could be anything, a pasted secret too.
       throw new LoopbackPolicyError(field, `label name ${quoteValue(k)} is not usable`, "use 1-63 letters, digits, '.', '_', ':', '/' or '-' for keys and values");
@@ -338,15 +442,20 @@ function checkLabels(value: unknown, field: string): Record<string, string> {
   return { ...(value as Record<string, string>) };
 }
 
-function checkUser(value: unknown, field: string): string {
+function checkUser(value: unknown, field: string, fact?: HostFact): string {
+  if (fact !== undefined && defer(value, { field, kind: "user", fact, problem: "is not a usable user name", fix: "use a Linux user name: lower-case letters, digits, '_', '.', '-', starting with a letter or '_'" })) {
+    return value as string;
+  }
   if (typeof value !== "string" || !USER.test(value)) {
     throw new LoopbackPolicyError(field, `${quoteValue(value)} is not a usable user name`, "use a Linux user name: lower-case letters, digits, '_', '.', '-', starting with a letter or '_'");
   }
   return value;
 }
 
-function checkKeyPath(value: unknown, field: string): string {
+function checkKeyPath(value: unknown, field: string, fact: HostFact): string {
   if (value === undefined) return "";
+  const fix = "give the path of the private key file (letters, digits, spaces and ._/+@-~; no '..'), or an empty string to use the SSH agent";
+  if (defer(value, { field, kind: "keyPath", fact, problem: "is not a usable key file path", fix })) return value as string;
   if (typeof value !== "string" || !KEY_PATH.test(value) || value.split("/").includes("..")) {
     throw new LoopbackPolicyError(field, `${quoteValue(value)} is not a usable key file path`, "give the path of the private key file (letters, digits, spaces and ._/+@-~; no '..'), or leave it out to use the SSH agent");
   }
@@ -360,9 +469,23 @@ function checkKeyPath(value: unknown, field: string): string {
  * string, is refused: a stock sshd also has an ECDSA key, which Terraform would negotiate instead, failing the
  * deploy with "knownhosts: key mismatch". A list says it holds all the host's keys, so a list of one is pinned.
  */
-function checkHostKey(value: unknown, field: string, address: string, port: number): string {
+function checkHostKey(value: unknown, field: string, address: string, port: number, fact: HostFact): string {
   if (value === undefined) return "";
-  const target = `${port === 22 ? "" : `-p ${port} `}${address}`;
+  const target = unresolved(address) || unresolved(port) ? "HOST" : `${port === 22 ? "" : `-p ${port} `}${address}`;
+  if (Array.isArray(value) ? unresolved(value) || value.some((v) => unresolved(v)) : false) {
+    throw new LoopbackPolicyError(
+      field,
+      "is a list holding a token: which key Terraform's SSH client negotiates is chosen from the list when the stack is synthesized, so a list must be literal",
+      "give the token as one string holding the host's ECDSA key (\"ecdsa-sha2-nistp256 AAAA...\", checked at plan time), or list the keys literally",
+    );
+  }
+  if (defer(value, {
+    field, kind: "hostKey", fact,
+    problem: "is not one ECDSA host key in the \"type base64\" form (a host key from a token must be the host's ECDSA key, the type Terraform's SSH client negotiates first)",
+    fix: `give the first two fields of /etc/ssh/ssh_host_ecdsa_key.pub (\`ssh-keyscan -t ecdsa ${target}\`), or an empty string to leave the key unpinned`,
+  })) {
+    return value as string;
+  }
   const formFix = `use the "type base64" form without a comment (the first two fields of /etc/ssh/ssh_host_ecdsa_key.pub), or all of the host's keys as \`ssh-keyscan ${target}\` prints them`;
   const items: unknown[] = Array.isArray(value) ? value : [value];
   if (items.some((v) => typeof v !== "string")) {
@@ -420,8 +543,11 @@ function bool(value: unknown, fallback: boolean, field: string): boolean {
   throw new LoopbackPolicyError(field, `${quoteValue(value)} is not true or false`, "use true or false");
 }
 
-function int(value: unknown, fallback: number, min: number, max: number, field: string): number {
+function int(value: unknown, fallback: number, min: number, max: number, field: string, fact?: HostFact): number {
   if (value === undefined) return fallback;
+  if (fact !== undefined && defer(value, { field, kind: "int", fact, min, max, problem: "is not a whole number from " + min + " to " + max, fix: `use a whole number from ${min} to ${max}` })) {
+    return value as number;
+  }
   if (typeof value !== "number" || !Number.isInteger(value)) {
     throw new LoopbackPolicyError(field, `${quoteValue(value)} is not a whole number`, `use a whole number from ${min} to ${max}, without quotes`);
   }
