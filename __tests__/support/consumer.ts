@@ -48,16 +48,15 @@ export const CONSUMER_DEPS = ["cdktf@0.21.0", "constructs@10"];
 export const CONSUMER_DEV_DEPS = ["@types/node@20", "typescript@5.9.3", "jest@29.7.0", "@types/jest@29", "ts-jest@29.4.5", "ts-node@10.9.2"];
 
 /**
- * A fresh project laid out as `cdktf init --template=typescript` makes it: the template's own files from the
- * installed cdktf-cli (package.json, tsconfig.json, cdktf.json, jest.config.js, setup.js, main.ts), with what
- * its post-init hook installs, plus the packed library. `npm install` may reach the npm registry (CI can); the
- * cache makes it quick.
+ * The files `init --template=typescript` writes (package.json, tsconfig.json, cdktf.json, jest.config.js,
+ * setup.js, main.ts), copied from a CLI's template directory into a new directory, with the template's
+ * placeholders filled in, plus an empty __tests__ and this repository's terraform.rc. Returns the directory.
  */
-export function consumerProject(tarball: string, name: string): string {
+function layTemplate(template: string, name: string): string {
   const dir = mkdtempSync(join(tmpdir(), `lbp-consumer-${name}-`));
-  for (const f of readdirSync(TEMPLATE)) {
+  for (const f of readdirSync(template)) {
     if (["package.json", "tsconfig.json", "cdktf.json", "jest.config.js", "setup.js", "main.ts"].includes(f)) {
-      const text = readFileSync(join(TEMPLATE, f), "utf8")
+      const text = readFileSync(join(template, f), "utf8")
         .replace(/\{\{ \$base \}\}/g, name)
         .replace("{{projectId}}", "00000000-0000-4000-8000-000000000000")
         .replace("{{sendCrashReports}}", "false")
@@ -67,9 +66,71 @@ export function consumerProject(tarball: string, name: string): string {
   }
   mkdirSync(join(dir, "__tests__"));
   copyFileSync(join(ROOT, "terraform.rc"), join(dir, "terraform.rc"));
-  const install = (args: string[]) => mustRun("npm", ["install", "--no-audit", "--no-fund", "--prefer-offline", ...args], dir);
-  install([...CONSUMER_DEPS, tarball]);
-  install(["-D", ...CONSUMER_DEV_DEPS]);
+  return dir;
+}
+
+/** `npm install` in `dir` (it may reach the npm registry, as CI can; the cache makes it quick). */
+export function npmInstall(dir: string, args: string[]): string {
+  return mustRun("npm", ["install", "--no-audit", "--no-fund", "--prefer-offline", ...args], dir);
+}
+
+/**
+ * A fresh project laid out as `cdktf init --template=typescript` makes it: the template's own files from the
+ * installed cdktf-cli (package.json, tsconfig.json, cdktf.json, jest.config.js, setup.js, main.ts), with what
+ * its post-init hook installs, plus the packed library. `npm install` may reach the npm registry (CI can); the
+ * cache makes it quick.
+ */
+export function consumerProject(tarball: string, name: string): string {
+  const dir = layTemplate(TEMPLATE, name);
+  npmInstall(dir, [...CONSUMER_DEPS, tarball]);
+  npmInstall(dir, ["-D", ...CONSUMER_DEV_DEPS]);
+  return dir;
+}
+
+/** The CDK Terrain release the cdktn package test targets: the library (`cdktn`) and its CLI's template (`cdktn-cli`). */
+export const CDKTN_VERSION = "0.24.0";
+/** What `cdktn init`'s post-init hook installs: cdktn and constructs in the range cdktn's peer dependency allows. */
+export const CDKTN_DEPS = [`cdktn@${CDKTN_VERSION}`, "constructs@>=10.6.0 <10.8.0"];
+/**
+ * What a CDK Terrain app adds to its package.json to use this library: npm `overrides` that make every `cdktf` in
+ * the tree (this library's peer dependency, and @cdktf/provider-null's) the package cdktn, so only CDK Terrain's
+ * core is installed and every construct is built on it. Without it npm installs cdktf 0.21 beside cdktn.
+ */
+export const CDKTN_OVERRIDES = { cdktf: `npm:cdktn@${CDKTN_VERSION}` };
+/** The template's dev dependencies the tests use, pinned as CONSUMER_DEV_DEPS pins them (@types/node for Node 20). */
+export const CDKTN_DEV_DEPS = ["@types/node@20", "typescript@5.9.3", "ts-node@10.9.2"];
+
+/**
+ * The typescript template of cdktn-cli, as `cdktn init --template=typescript` lays it: `npm pack cdktn-cli` into
+ * `into` and unpacked there (the CLI itself needs Node 22 and is never run). Returns the template directory.
+ */
+export function cdktnTemplate(into: string): string {
+  const out = mustRun("npm", ["pack", "--silent", "--prefer-offline", "--pack-destination", into, `cdktn-cli@${CDKTN_VERSION}`], into);
+  const name = out.trim().split("\n").filter((l) => l.endsWith(".tgz")).pop();
+  if (!name) throw new Error(`npm pack cdktn-cli printed no tarball name:\n${out}`);
+  mustRun("tar", ["-xzf", join(into, name.trim()), "-C", into, "package/bundle/templates/typescript"], into);
+  return join(into, "package", "bundle", "templates", "typescript");
+}
+
+/**
+ * A fresh project laid out as `cdktn init --template=typescript` makes it (`template`: see cdktnTemplate), with
+ * what its post-init hook installs, `extra` packages and the packed library; its package.json maps cdktf to
+ * cdktn (CDKTN_OVERRIDES) before anything is installed.
+ */
+export function cdktnProject(template: string, tarball: string, name: string, extra: string[] = []): string {
+  const dir = layTemplate(template, name);
+  const pkg = JSON.parse(readFileSync(join(dir, "package.json"), "utf8"));
+  writeFileSync(join(dir, "package.json"), `${JSON.stringify({ ...pkg, overrides: CDKTN_OVERRIDES }, null, 2)}\n`);
+  npmInstall(dir, [...CDKTN_DEPS, ...extra, tarball]);
+  npmInstall(dir, ["-D", ...CDKTN_DEV_DEPS]);
+  return dir;
+}
+
+/** A bare npm project (a package.json and nothing else) with `deps` installed: for running a compiled app. */
+export function bareProject(name: string, deps: string[]): string {
+  const dir = mkdtempSync(join(tmpdir(), `lbp-bare-${name}-`));
+  writeFileSync(join(dir, "package.json"), `${JSON.stringify({ name, version: "1.0.0", private: true }, null, 2)}\n`);
+  npmInstall(dir, deps);
   return dir;
 }
 
