@@ -80,7 +80,7 @@ async function spoofReceived(x: LabHost): Promise<string> {
   let out = "";
   const closed = new Promise<void>((resolve) => listener.on("close", () => resolve()));
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error("the UDP listener did not start")), 5000);
+    const timer = setTimeout(() => reject(new Error("the UDP listener did not start within 20 s")), 20_000); // python3 starting on a loaded machine
     listener.stdout.on("data", (d) => {
       out += d;
       if (out.includes("ready")) {
