@@ -14,6 +14,7 @@ import { PolicyScript, renderPolicyScript } from "../render/policy-script";
 import { HostEntry, hostEntry } from "./host-entries";
 import { nullResource } from "./null-provider";
 import { terraformLiteral } from "./terraform-text";
+import { fixLocalHcl, fixOutputHcl, fixResourceHcl } from "./hcl-text";
 
 /** The Terraform resource type that carries each host's provisioners. */
 export type ResourceType = "null_resource" | "terraform_data";
@@ -101,12 +102,13 @@ export class LoopbackPolicy extends Construct {
     this.entries = entries;
 
     const name = logicalName(id);
+    // The locals hold literal text only; `fixLocalHcl` keeps it intact in `cdktf synth --hcl` (see hcl-text.ts).
     const scripts = new TerraformLocal(this, "policy_scripts", Object.fromEntries(
       [...groups.values()].map((g) => [g.key, terraformLiteral(g.script.text)]),
     ));
-    scripts.overrideLogicalId(`${name}_policy_scripts`);
-    new TerraformLocal(this, "host_entries", entries).overrideLogicalId(`${name}_hosts`);
-    new TerraformLocal(this, "engine", terraformLiteral(engineScript())).overrideLogicalId(`${name}_engine`);
+    fixLocalHcl(scripts).overrideLogicalId(`${name}_policy_scripts`);
+    fixLocalHcl(new TerraformLocal(this, "host_entries", entries)).overrideLogicalId(`${name}_hosts`);
+    fixLocalHcl(new TerraformLocal(this, "engine", terraformLiteral(engineScript()))).overrideLogicalId(`${name}_engine`);
 
     const pick = (hosts: readonly string[]) => Object.fromEntries(hosts.map((h) => [h, entries[h]]));
     const built: WaveResource[] = [];
@@ -126,15 +128,15 @@ export class LoopbackPolicy extends Construct {
       this.enforceResource = enforceResource(this, name, this.resourceType, resource, enforced);
     }
 
-    new TerraformOutput(this, "summary", {
+    fixOutputHcl(new TerraformOutput(this, "summary", {
       description: `What each host of ${id} gets: its policy's ordered rules and settings`,
       value: summary(groups),
-    }).overrideLogicalId(`${name}_summary`);
+    })).overrideLogicalId(`${name}_summary`);
     if (waves) {
-      new TerraformOutput(this, "rollout", {
+      fixOutputHcl(new TerraformOutput(this, "rollout", {
         description: `The waves of ${id}, in order: each starts when every host of the one before converged and verified`,
         value: built.map((w) => ({ wave: w.name, hosts: w.hosts, resource: `${this.resourceType}.${name}_${w.name}` })),
-      }).overrideLogicalId(`${name}_rollout`);
+      })).overrideLogicalId(`${name}_rollout`);
     }
   }
 }
@@ -174,7 +176,7 @@ function hostsResource(
     { "remote-exec": { inline: inline("confirm", self, true, name) } },
     { "remote-exec": { when: "destroy", inline: inline("remove", self, true) } },
   ]);
-  return resource;
+  return fixResourceHcl(resource);
 }
 
 /**
@@ -208,7 +210,7 @@ function enforceResource(
     { "remote-exec": { inline: inline("apply", self, false, name) } },
     { "remote-exec": { inline: inline("confirm", self, false, name) } },
   ]);
-  return resource;
+  return fixResourceHcl(resource);
 }
 
 /** A host's entry plus its policy's script (and `extra` fields): what `input`/`triggers` hold. */
@@ -226,7 +228,7 @@ function entryWithScript(name: string, extra = ""): string {
  */
 function generationsLocal(scope: Construct, logicalId: string, entries: Record<string, HostEntry>): string {
   const map = Object.fromEntries(Object.entries(entries).map(([host, e]) => [host, e.generation]));
-  new TerraformLocal(scope, logicalId, map).overrideLogicalId(logicalId);
+  fixLocalHcl(new TerraformLocal(scope, logicalId, map)).overrideLogicalId(logicalId);
   return `\${local.${logicalId}}`;
 }
 
