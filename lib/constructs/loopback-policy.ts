@@ -1,5 +1,5 @@
 import { Construct, IConstruct } from "constructs";
-import { DataResource, dependable, Fn, IResolvable, ITerraformDependable, Lazy, TerraformDataSource, TerraformLocal, TerraformModule, TerraformOutput, TerraformResource, TerraformStack, Token } from "cdktf";
+import { Aspects, DataResource, dependable, Fn, IResolvable, ITerraformDependable, TerraformDataSource, TerraformLocal, TerraformModule, TerraformOutput, TerraformResource, TerraformStack, Token } from "cdktf";
 import { LoopbackPolicyError } from "../policy/errors";
 import { FleetSpec } from "../policy/fleet";
 import { Fleet, Host } from "../policy/model";
@@ -15,6 +15,7 @@ import { HostEntry, hasTokens, hostEntry, hostFacts, terraformGeneration } from 
 import { Precondition, preconditionsFor } from "./preconditions";
 import { nullResource } from "./null-provider";
 import { terraformLiteral } from "./terraform-text";
+import { fixLocalHcl, fixOutputHcl, fixResourceHcl } from "./hcl-text";
 
 /** The Terraform resource type that carries each host's provisioners. */
 export type ResourceType = "null_resource" | "terraform_data";
@@ -134,15 +135,16 @@ export class LoopbackPolicy extends Construct implements ITerraformDependable {
     this.policies = groups;
     this.entries = entries;
 
+    // The locals hold literal text only; `fixLocalHcl` keeps it intact in `cdktf synth --hcl` (see hcl-text.ts).
     const scripts = new TerraformLocal(this, "policy_scripts", Object.fromEntries(
       [...groups.values()].map((g) => [g.key, terraformLiteral(g.script.text)]),
     ));
-    scripts.overrideLogicalId(`${name}_policy_scripts`);
-    new TerraformLocal(this, "host_entries", entries).overrideLogicalId(`${name}_hosts`);
+    fixLocalHcl(scripts).overrideLogicalId(`${name}_policy_scripts`);
+    fixLocalHcl(new TerraformLocal(this, "host_entries", entries)).overrideLogicalId(`${name}_hosts`);
     if (Object.keys(tokenFacts).length > 0) {
-      new TerraformLocal(this, "token_facts", tokenFacts).overrideLogicalId(`${name}_token_facts`);
+      fixLocalHcl(new TerraformLocal(this, "token_facts", tokenFacts)).overrideLogicalId(`${name}_token_facts`);
     }
-    new TerraformLocal(this, "engine", terraformLiteral(engineScript())).overrideLogicalId(`${name}_engine`);
+    fixLocalHcl(new TerraformLocal(this, "engine", terraformLiteral(engineScript()))).overrideLogicalId(`${name}_engine`);
 
     const pick = (hosts: readonly string[]) => Object.fromEntries(hosts.map((h) => [h, entries[h]]));
     const built: WaveResource[] = [];
@@ -158,7 +160,16 @@ export class LoopbackPolicy extends Construct implements ITerraformDependable {
     this.resource = built[0].resource;
     const resource = built[built.length - 1].resource;
     this.last = resource;
-    this.resource.addOverride("depends_on", Lazy.listValue({ produce: () => this.dependencyFqns(props.dependsOn) }, { omitEmpty: true }));
+    // depends_on of the first wave: the prop now, what node.addDependency added when the stack is synthesized (an
+    // aspect runs before both the JSON and the HCL renderers; a Lazy override breaks the HCL one).
+    this.resource.dependsOn = this.dependencyFqns(props.dependsOn);
+    Aspects.of(this).add({
+      visit: (node) => {
+        if (node !== this) return;
+        const all = this.dependencyFqns(props.dependsOn);
+        this.resource.dependsOn = all.length > 0 ? all : undefined;
+      },
+    });
 
     const everyApply = this.fleet.hosts.filter((h) => h.policy.enforce === "every-apply").map((h) => h.name);
     if (everyApply.length > 0) {
@@ -171,19 +182,20 @@ export class LoopbackPolicy extends Construct implements ITerraformDependable {
       .join(", ")})}`);
     applied.overrideLogicalId(`${name}_applied`);
     this.appliedHosts = applied.expression as IResolvable;
+    // An expression, which the HCL renderer writes well as it is (no fixOutputHcl: that is for literal text).
     new TerraformOutput(this, "applied-output", {
       description: `Per host of ${id}, what was applied (generation and resource instance id); known after apply`,
       value: applied.expression,
     }).overrideLogicalId(`${name}_applied`);
-    new TerraformOutput(this, "summary", {
+    fixOutputHcl(new TerraformOutput(this, "summary", {
       description: `What each host of ${id} gets: its policy's ordered rules and settings`,
       value: summary(groups),
-    }).overrideLogicalId(`${name}_summary`);
+    })).overrideLogicalId(`${name}_summary`);
     if (waves) {
-      new TerraformOutput(this, "rollout", {
+      fixOutputHcl(new TerraformOutput(this, "rollout", {
         description: `The waves of ${id}, in order: each starts when every host of the one before converged and verified`,
         value: built.map((w) => ({ wave: w.name, hosts: w.hosts, resource: `${this.resourceType}.${name}_${w.name}` })),
-      }).overrideLogicalId(`${name}_rollout`);
+      })).overrideLogicalId(`${name}_rollout`);
     }
   }
 
@@ -209,6 +221,7 @@ export class LoopbackPolicy extends Construct implements ITerraformDependable {
   /** `depends_on` of the first wave: the `dependsOn` prop, then what `node.addDependency` added (resolved at synth). */
   private dependencyFqns(given: ITerraformDependable[] | undefined): string[] {
     const out: string[] = (given ?? []).map((d) => dependable(d));
+    if (this.node.dependencies.length === 0) return out;
     this.node.dependencies.forEach((d, i) => {
       const dependables = d.node.findAll().filter(isDependable);
       if (dependables.length === 0) {
@@ -293,7 +306,7 @@ function hostsResource(
     { "remote-exec": { inline: inline("confirm", self, true, name) } },
     { "remote-exec": { when: "destroy", inline: inline("remove", self, true) } },
   ]);
-  return resource;
+  return fixResourceHcl(resource);
 }
 
 /**
@@ -327,7 +340,7 @@ function enforceResource(
     { "remote-exec": { inline: inline("apply", self, false, name) } },
     { "remote-exec": { inline: inline("confirm", self, false, name) } },
   ]);
-  return resource;
+  return fixResourceHcl(resource);
 }
 
 /** A host's entry plus its policy's script (and `extra` fields): what `input`/`triggers` hold. */
@@ -345,7 +358,7 @@ function entryWithScript(name: string, extra = ""): string {
  */
 function generationsLocal(scope: Construct, logicalId: string, entries: Record<string, HostEntry>): string {
   const map = Object.fromEntries(Object.entries(entries).map(([host, e]) => [host, e.generation]));
-  new TerraformLocal(scope, logicalId, map).overrideLogicalId(logicalId);
+  fixLocalHcl(new TerraformLocal(scope, logicalId, map)).overrideLogicalId(logicalId);
   return `\${local.${logicalId}}`;
 }
 
