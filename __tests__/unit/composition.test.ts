@@ -100,6 +100,18 @@ describe("GIVEN other resources that need the hosts converged", () => {
     expect(json.output.web1.value).toBe('${local.loopback_applied["web-1"].generation}');
   });
 
+  test("WHEN another stack reads appliedHosts THEN cdktf wires it through the policy stack's outputs and remote state (no instance key needed)", () => {
+    const app = Testing.app();
+    const fleet = new TerraformStack(app, "fleet");
+    const policy = new LoopbackPolicy(fleet, "loopback", HOSTS);
+    const consumer = new TerraformStack(app, "consumer");
+    new DataResource(consumer, "reader", { input: { generation: policy.appliedGeneration("web-1"), all: policy.appliedHosts } });
+    app.synth();
+    const read = JSON.parse(Testing.synth(consumer));
+    expect(read.resource.terraform_data.reader.input.generation).toMatch(/^\$\{data\.terraform_remote_state\.[\w-]+\.outputs\.[\w-]+loopback_applied\["web-1"\]\.generation\}$/);
+    expect(Object.keys(read.data.terraform_remote_state)).toHaveLength(1);
+  });
+
   test("THEN terraform validate accepts such a stack (dependencies both ways, appliedHosts read)", () => {
     const stack = new TerraformStack(Testing.app(), "s");
     const vm = new DataResource(stack, "vm", { input: {} });
