@@ -1,5 +1,5 @@
 import { Construct, IConstruct } from "constructs";
-import { Aspects, DataResource, dependable, Fn, IResolvable, ITerraformDependable, TerraformDataSource, TerraformLocal, TerraformModule, TerraformOutput, TerraformResource, TerraformStack, Token } from "cdktf";
+import { DataResource, dependable, Fn, IResolvable, ITerraformDependable, TerraformDataSource, TerraformLocal, TerraformModule, TerraformOutput, TerraformResource, TerraformStack, Token } from "cdktf";
 import { LoopbackPolicyError } from "../policy/errors";
 import { FleetSpec } from "../policy/fleet";
 import { Fleet, Host } from "../policy/model";
@@ -160,16 +160,18 @@ export class LoopbackPolicy extends Construct implements ITerraformDependable {
     this.resource = built[0].resource;
     const resource = built[built.length - 1].resource;
     this.last = resource;
-    // depends_on of the first wave: the prop now, what node.addDependency added when the stack is synthesized (an
-    // aspect runs before both the JSON and the HCL renderers; a Lazy override breaks the HCL one).
-    this.resource.dependsOn = this.dependencyFqns(props.dependsOn);
-    Aspects.of(this).add({
-      visit: (node) => {
-        if (node !== this) return;
+    // depends_on of the first wave: the prop, and what node.addDependency added, read when the resource is rendered
+    // (JSON or HCL). Not an aspect: under CDK Terrain with cdktf mapped to cdktn, the app's core and ours are two
+    // copies, and an aspect registered with ours never runs; nor a Lazy override, which breaks the HCL renderer.
+    const first = this.resource;
+    for (const method of ["toTerraform", "toHclTerraform"] as const) {
+      const render = first[method].bind(first);
+      first[method] = () => {
         const all = this.dependencyFqns(props.dependsOn);
-        this.resource.dependsOn = all.length > 0 ? all : undefined;
-      },
-    });
+        first.dependsOn = all.length > 0 ? all : undefined;
+        return render();
+      };
+    }
 
     const everyApply = this.fleet.hosts.filter((h) => h.policy.enforce === "every-apply").map((h) => h.name);
     if (everyApply.length > 0) {
