@@ -1,6 +1,7 @@
 import { Construct } from "constructs";
 import { App, DataResource, TerraformOutput, TerraformStack, Testing } from "cdktf";
-import { LoopbackPolicy, LoopbackPolicyError, LoopbackPolicyProps } from "../../lib/core";
+import { LoopbackPolicy, LoopbackPolicyProps } from "../../lib/core";
+import { errorOf } from "../support/validation";
 
 /**
  * Composing the policy with the resources that create the hosts: what the hosts need first (`dependsOn`,
@@ -15,15 +16,6 @@ function synthOf(build: (stack: TerraformStack) => void): any {
   return JSON.parse(Testing.synth(stack));
 }
 
-const errorOf = (f: () => unknown): LoopbackPolicyError => {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof LoopbackPolicyError) return e;
-    throw e;
-  }
-  throw new Error("no error");
-};
 
 describe("GIVEN what the hosts need first", () => {
   test("WHEN dependsOn lists the instance and node.addDependency adds a security group THEN the first wave's resource depends on both", () => {

@@ -3,11 +3,11 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSy
 import { tmpdir } from "os";
 import { join } from "path";
 import { App, Testing } from "cdktf";
-import { LoopbackPolicyError } from "../../lib/core";
 import { addFleetStacks } from "../../lib/app/fleet-app";
 import { FleetFile, loadFleetFile } from "../../lib/app/fleet-file";
 import { checkBackend, schemaName } from "../../lib/app/backend";
 import { Shard, shardFleet } from "../../lib/app/shards";
+import { errorOf } from "../support/validation";
 
 const ROOT = join(__dirname, "..", "..");
 const host = (name: string, labels?: Record<string, string>) => ({ name, address: `${name}.example.com`, ...(labels ? { labels } : {}) });
@@ -15,15 +15,6 @@ const hosts = (n: number, labels?: (i: number) => Record<string, string>) => Arr
 const layout = (shards: Shard[]) => shards.map((s) => [s.stackName, s.props.hosts.map((h) => h.name)]);
 /** Which stack each host is in. */
 const placement = (shards: Shard[]) => Object.fromEntries(shards.flatMap((s) => s.props.hosts.map((h) => [h.name, s.stackName])));
-const errorOf = (f: () => unknown): LoopbackPolicyError => {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof LoopbackPolicyError) return e;
-    throw e;
-  }
-  throw new Error("no error");
-};
 
 /** Synthesize a fleet file as main.ts does (into a temp outdir); returns each stack's cdk.tf.json. */
 function synthApp(file: object, baseDir = "/srv/fleet"): Record<string, any> {

@@ -4,8 +4,9 @@ import { mkdtempSync, readFileSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
 import { App, DataResource, Fn, TerraformLocal, TerraformStack, TerraformVariable, Testing, Token } from "cdktf";
-import { LoopbackPolicy, LoopbackPolicyError, LoopbackPolicyProps } from "../../lib/core";
+import { LoopbackPolicy, LoopbackPolicyProps } from "../../lib/core";
 import { forEachOf } from "../support/synth";
+import { errorOf } from "../support/validation";
 
 /** A fresh stack, the tokens made in it by `make`, the policy over the hosts `make` returns, and the JSON. */
 function withTokens(make: (stack: TerraformStack) => Omit<LoopbackPolicyProps, "resourceType">) {
@@ -18,16 +19,6 @@ function withTokens(make: (stack: TerraformStack) => Omit<LoopbackPolicyProps, "
   return { json, res, policy, stack, hosts: json.locals.loopback_hosts, preconditions: (res.lifecycle.precondition ?? []) as Array<{ condition: string; error_message: string }> };
 }
 
-/** The error thrown by `fn`, which must be a LoopbackPolicyError. */
-function thrown(fn: () => unknown): LoopbackPolicyError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(LoopbackPolicyError);
-    return e as LoopbackPolicyError;
-  }
-  throw new Error("did not throw");
-}
 
 const fieldsOf = (pre: Array<{ error_message: string }>) => pre.map((p) => p.error_message.split(":")[0]);
 
@@ -185,18 +176,18 @@ describe("the generation of a host with tokens is computed by Terraform from the
 
 describe("what stays literal, and literal values validated as before", () => {
   test("GIVEN a token host name THEN a typed error: names must be known when the stack is synthesized", () => {
-    const e = thrown(() => withTokens((stack) => ({ hosts: [{ name: new TerraformVariable(stack, "name", { type: "string" }).stringValue, address: "192.0.2.10" }] })));
+    const e = errorOf(() => withTokens((stack) => ({ hosts: [{ name: new TerraformVariable(stack, "name", { type: "string" }).stringValue, address: "192.0.2.10" }] })));
     expect(e.field).toBe("hosts[0].name");
     expect(e.message).toContain("must be known when the stack is synthesized");
   });
 
   test("GIVEN a token label THEN a typed error naming the labels", () => {
-    const e = thrown(() => withTokens((stack) => ({ hosts: [{ name: "web-1", address: "192.0.2.10", labels: { role: new TerraformVariable(stack, "role", { type: "string" }).stringValue } }] })));
+    const e = errorOf(() => withTokens((stack) => ({ hosts: [{ name: "web-1", address: "192.0.2.10", labels: { role: new TerraformVariable(stack, "role", { type: "string" }).stringValue } }] })));
     expect(e.field).toBe("hosts[0].labels.role");
   });
 
   test("GIVEN a host key list holding a token THEN a typed error (the negotiated key is chosen at synth)", () => {
-    const e = thrown(() => withTokens((stack) => ({ hosts: [{ name: "web-1", address: "192.0.2.10", hostKey: Token.asList(new TerraformVariable(stack, "keys", { type: "list(string)" }).listValue) }] })));
+    const e = errorOf(() => withTokens((stack) => ({ hosts: [{ name: "web-1", address: "192.0.2.10", hostKey: Token.asList(new TerraformVariable(stack, "keys", { type: "list(string)" }).listValue) }] })));
     expect(e.field).toBe("hosts[0].hostKey");
     expect(e.message).toContain("must be literal");
   });
@@ -207,14 +198,14 @@ describe("what stays literal, and literal values validated as before", () => {
     [{ address: "192.0.2.10", user: "Admin" }, 'hosts[0].user: "Admin" is not a usable user name'],
     [{ address: "192.0.2.10", timeoutSeconds: 10 }, "hosts[0].timeoutSeconds: the connection timeout (10s) is not longer than the rollback guard (30s)"],
   ])("GIVEN a literal bad value next to a token host THEN the same error as today (%o)", (bad, message) => {
-    const e = thrown(() => withTokens((stack) => ({
+    const e = errorOf(() => withTokens((stack) => ({
       hosts: [{ name: "web-1", ...bad }, { name: "web-2", address: new TerraformVariable(stack, "address", { type: "string" }).stringValue }],
     })));
     expect(e.message.startsWith(message)).toBe(true);
   });
 
   test("GIVEN a literal port inside a local-only range THEN the synth-time error as today, even with token addresses", () => {
-    const e = thrown(() => withTokens((stack) => ({
+    const e = errorOf(() => withTokens((stack) => ({
       localOnlyPorts: ["tcp/2000-2100"],
       hosts: [{ name: "web-1", address: new TerraformVariable(stack, "address", { type: "string" }).stringValue, port: 2050 }],
     })));
