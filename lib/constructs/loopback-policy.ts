@@ -95,14 +95,14 @@ export class LoopbackPolicy extends Construct implements ITerraformDependable {
    */
   public readonly appliedHosts: IResolvable;
 
+  private readonly last: TerraformResource;
+
   /**
    * @param scope the stack (or a construct in it) the resources are added to
    * @param id the construct id; also the resources' logical name (`terraform_data.<id>["web-1"]`)
    * @param props the fleet, its policy, and how it is synthesized; validated here, before anything is added
    * @throws LoopbackPolicyError naming the field and the fix, for any invalid input
    */
-  private readonly last: TerraformResource;
-
   constructor(scope: Construct, id: string, props: LoopbackPolicyProps) {
     super(scope, id);
     this.resourceType = checkResourceType(props?.resourceType);
@@ -239,9 +239,13 @@ export class LoopbackPolicy extends Construct implements ITerraformDependable {
   }
 }
 
-/** What Terraform can depend on: a resource, a data source or a module call. */
+/**
+ * What Terraform can depend on: a resource, a data source or a module call. Resources and data sources by cdktf's
+ * own symbol checks, which hold across two copies of the core (CDK Terrain with cdktf mapped to cdktn), where
+ * `instanceof` does not; modules have no such check.
+ */
 function isDependable(c: IConstruct): c is IConstruct & ITerraformDependable {
-  return c instanceof TerraformResource || c instanceof TerraformDataSource || c instanceof TerraformModule;
+  return TerraformResource.isTerraformResource(c) || TerraformDataSource.isTerraformDataSource(c) || c instanceof TerraformModule;
 }
 
 function checkDependsOn(dependsOn: unknown): void {
