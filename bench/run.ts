@@ -265,7 +265,9 @@ async function benchSynth(o: Options, work: string, results: BenchResults): Prom
   rmSync(BUILD, { recursive: true, force: true });
   sh("npx", ["--no-install", "tsc", "-p", join(BENCH, "tsconfig.json"), "--outDir", BUILD]);
   mkdirSync(join(BUILD, "lib", "render"), { recursive: true });
-  cpSync(join(ROOT, "lib", "render", "engine.sh"), join(BUILD, "lib", "render", "engine.sh"));
+  for (const f of readdirSync(join(ROOT, "lib", "render")).filter((n) => n.endsWith(".sh"))) {
+    cpSync(join(ROOT, "lib", "render", f), join(BUILD, "lib", "render", f));
+  }
   const app = join(BUILD, "bench", "synth-app.js");
 
   const sizes = [100, 1000, 10000];

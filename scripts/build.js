@@ -1,13 +1,13 @@
 #!/usr/bin/env node
 /**
  * `npm run build`: compile the package with jsii (lib/**.ts -> dist/**.js + .d.ts, and the .jsii assembly that
- * jsii-pacmak turns into Python, Java, .NET and Go packages), then copy the engine asset (lib/render/engine.sh,
+ * jsii-pacmak turns into Python, Java, .NET and Go packages), then copy the engine assets (lib/render/*.sh,
  * read at synth time) beside its compiled reader. Fails on any jsii error or warning: a warning here (a Python
  * reserved word, a missing dev dependency) becomes a binding users cannot use.
  */
 "use strict";
 const { spawnSync } = require("child_process");
-const { copyFileSync, mkdirSync, rmSync } = require("fs");
+const { copyFileSync, mkdirSync, readdirSync, rmSync } = require("fs");
 const { join } = require("path");
 
 const root = join(__dirname, "..");
@@ -26,4 +26,7 @@ if (jsii.status !== 0 || warnings.length > 0) {
   process.exit(1);
 }
 mkdirSync(join(root, "dist", "render"), { recursive: true });
-copyFileSync(join(root, "lib", "render", "engine.sh"), join(root, "dist", "render", "engine.sh"));
+// engine.sh and its firewall backends (engine-<name>.sh), which engine.ts splices together at synth time.
+for (const f of readdirSync(join(root, "lib", "render")).filter((n) => n.endsWith(".sh"))) {
+  copyFileSync(join(root, "lib", "render", f), join(root, "dist", "render", f));
+}

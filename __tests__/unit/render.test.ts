@@ -28,3 +28,25 @@ describe("rendered host scripts are POSIX sh", () => {
     expect(dash.stderr).toBe("");
   });
 });
+
+describe("engine assembly (engine.sh plus its firewall backends)", () => {
+  const { mkdtempSync, writeFileSync } = require("fs") as typeof import("fs");
+  const { tmpdir } = require("os") as typeof import("os");
+  const { join } = require("path") as typeof import("path");
+  const { assemble, BACKENDS_MARKER } = require("../../lib/render/engine") as typeof import("../../lib/render/engine");
+
+  test("backends are spliced at the marker line, in name order; other .sh files are not", () => {
+    const dir = mkdtempSync(join(tmpdir(), "lbp-engine-"));
+    writeFileSync(join(dir, "engine.sh"), `head\n${BACKENDS_MARKER}\ntail\n`);
+    writeFileSync(join(dir, "engine-ufw.sh"), "ufw\n");
+    writeFileSync(join(dir, "engine-nft.sh"), "nft\n");
+    writeFileSync(join(dir, "lab.sh"), "not a backend\n");
+    expect(assemble(dir)).toBe("head\nnft\nufw\ntail\n");
+  });
+
+  test("an engine.sh without the marker is refused, not silently assembled without its backends", () => {
+    const dir = mkdtempSync(join(tmpdir(), "lbp-engine-"));
+    writeFileSync(join(dir, "engine.sh"), "head\ntail\n");
+    expect(() => assemble(dir)).toThrow(/has no line "# @backends/);
+  });
+});

@@ -797,6 +797,7 @@ lbp_record_absorbed() {
   done
 }
 
+# @backends: the engine-<name>.sh files are inserted here (lib/render/engine.ts)
 # ---- modes ----
 # Who else is in charge, whether iptables is there, and whether the saves of the families in $1 can be trusted
 # (complete, and faithful to what nftables holds: otherwise a snapshot, rollback or persisted file would not be
