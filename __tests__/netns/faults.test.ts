@@ -201,6 +201,12 @@ describe("another firewall manager in charge", () => {
     expect(r.status).toBe(1);
     expect(r.stderr).toContain("firewalld's nftables ruleset is loaded (table inet firewalld)");
     expect(tagged(h.save("ipv4"))).toHaveLength(0);
+    // otherFirewall: "manage" with no backend for the manager in charge: refused the same way, nothing changed.
+    const before = h.save("ipv4");
+    const m = h.run("apply", { ipv6: "off", otherFirewall: "manage" });
+    expect(m.status).toBe(1);
+    expect(m.stderr).toContain(`firewalld's nftables ruleset is loaded (table inet firewalld), and otherFirewall: "manage" has no way to manage firewalld here; nothing was changed`);
+    expect(h.save("ipv4")).toEqual(before);
   });
 });
 

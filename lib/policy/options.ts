@@ -8,7 +8,7 @@ export type AntiSpoofing = "drop" | "reject" | "off";
 /** What happens to packets for a local-only port that do not arrive over lo (seed 004). */
 export type DropAction = "drop" | "reject";
 /** What to do when ufw, firewalld or a native nftables ruleset is in charge of the host (seed 002). */
-export type OtherFirewall = "fail" | "skip" | "ignore";
+export type OtherFirewall = "fail" | "skip" | "ignore" | "manage";
 /** How the host proves loopback works before anything is persisted (seed 000). */
 export type VerifyMode = "auto" | "tcp" | "icmp" | "off";
 /** When Terraform runs the host script: only when the host's entry changes, or on every apply too. */
@@ -69,7 +69,9 @@ export interface PolicyOptions {
   readonly persistence?: PersistenceInput;
   /**
    * When ufw, firewalld or a native nftables ruleset is in charge: `fail` the host with a message naming it,
-   * `skip` it (succeed, change nothing, say so), or `ignore` the manager and apply anyway.
+   * `skip` it (succeed, change nothing, say so), `ignore` the manager and apply anyway, or `manage` the host
+   * through the firewall in charge (the same policy in its own terms; where no backend manages that firewall,
+   * the host fails as with `fail`, changing nothing). With nothing else in charge, every mode uses iptables.
    * @default "fail"
    */
   readonly otherFirewall?: OtherFirewall;

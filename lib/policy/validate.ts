@@ -201,7 +201,7 @@ export function resolvePolicy(options: PolicyOptions, base: Policy, field: strin
     allowEstablished: bool(options.allowEstablished, base.allowEstablished, at("allowEstablished")),
     ...(log ? { log } : {}),
     persistence: options.persistence === undefined ? base.persistence : persistenceFrom(options.persistence, at("persistence")),
-    otherFirewall: oneOf<OtherFirewall>(options.otherFirewall, ["fail", "skip", "ignore"], base.otherFirewall, at("otherFirewall")),
+    otherFirewall: oneOf<OtherFirewall>(options.otherFirewall, ["fail", "skip", "ignore", "manage"], base.otherFirewall, at("otherFirewall")),
     verify: oneOf<VerifyMode>(options.verify, ["auto", "tcp", "icmp", "off"], base.verify, at("verify")),
     rollbackSeconds: int(options.rollbackSeconds, base.rollbackSeconds, 0, 3600, at("rollbackSeconds")),
     lockWaitSeconds: int(options.lockWaitSeconds, base.lockWaitSeconds, 1, 600, at("lockWaitSeconds")),

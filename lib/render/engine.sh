@@ -298,7 +298,7 @@ lbp_roundtrip() {
 # ---- know the host: who else manages the firewall ----
 # Sets lbp_other to what is in charge besides us (empty when nothing is). Never run in a subshell: it dies.
 lbp_other_firewall() {
-  lbp_other=""
+  lbp_other="" lbp_manager=""
   lbp_have_iptables=0
   command -v iptables >/dev/null 2>&1 && lbp_have_iptables=1
   # ufw is active exactly when its chains are loaded: the test `ufw status` makes, without its ~50 ms of Python.
@@ -312,11 +312,11 @@ lbp_other_firewall() {
   if [ "$lbp_ufw" -ne 0 ] && [ "$lbp_ufw" -ne 1 ]; then
     lbp_die "cannot tell whether ufw is active: iptables -L ufw-user-input exited $lbp_ufw ($lbp_ufw_err); nothing was changed"
   elif [ "$lbp_ufw" -eq 0 ]; then
-    lbp_other="ufw is active (ufw status)"
+    lbp_other="ufw is active (ufw status)" lbp_manager=ufw
     return 0
   fi
   if command -v firewall-cmd >/dev/null 2>&1 && [ "$(firewall-cmd --state 2>/dev/null)" = running ]; then
-    lbp_other="firewalld is running (firewall-cmd --state)"
+    lbp_other="firewalld is running (firewall-cmd --state)" lbp_manager=firewalld
     return 0
   fi
   lbp_backend_nft=0
@@ -337,10 +337,10 @@ lbp_other_firewall() {
     done)
     case "$lbp_nft" in
       "") ;;
-      *firewalld*) lbp_other="firewalld's nftables ruleset is loaded (table $lbp_nft)"; return 0 ;;
+      *firewalld*) lbp_other="firewalld's nftables ruleset is loaded (table $lbp_nft)" lbp_manager=firewalld; return 0 ;;
       *)
         if [ "$lbp_backend_nft" = 1 ] || [ "$lbp_have_iptables" = 0 ]; then
-          lbp_other="a native nftables ruleset is loaded (table $lbp_nft)"
+          lbp_other="a native nftables ruleset is loaded (table $lbp_nft)" lbp_manager=nftables
         else
           lbp_other="nftables tables are loaded (table $lbp_nft) while iptables uses the legacy backend"
         fi
@@ -816,6 +816,17 @@ lbp_preflight() {
       skip)
         lbp_say "skipped: $lbp_other (otherFirewall: skip); nothing was changed"
         exit 0
+        ;;
+      manage)
+        # A backend (engine-<name>.sh) defines lbp_<name>_run, which does this run's mode in that firewall's
+        # terms and exits. Without one for this manager, nothing is changed.
+        [ "$lbp_untrusted" = 0 ] || lbp_die "$lbp_other; nothing was changed. Fix: manage those rules with nft only (outside iptables' tables), or remove them; or set otherFirewall: \"skip\" to leave this host alone"
+        if [ -n "$lbp_manager" ] && command -v "lbp_${lbp_manager}_run" >/dev/null 2>&1; then
+          lbp_say "host: $lbp_other; managing loopback through $lbp_manager (otherFirewall: manage)"
+          "lbp_${lbp_manager}_run"
+          exit 0
+        fi
+        lbp_die "$lbp_other, and otherFirewall: \"manage\" has no way to manage ${lbp_manager:-that} here; nothing was changed. Fix: configure loopback in that tool, or set otherFirewall: \"skip\" (leave the host alone) or \"ignore\" (apply with iptables anyway)"
         ;;
       ignore)
         [ "$lbp_untrusted" = 0 ] || lbp_die "$lbp_other; nothing was changed, even with otherFirewall: \"ignore\". Fix: manage those rules with nft only (outside iptables' tables), or remove them"
