@@ -99,7 +99,7 @@ describe("reading a synthesized cdktf.out", () => {
 
   test("GIVEN the hosts spread over several resources (waves) and an enforce resource THEN every host is read, and the every-apply ones are known", () => {
     const { out } = project();
-    synthTo(out, { fleet: { ...FLEET, hosts: FLEET.hosts.map((h) => (h.name === "web-2" ? { ...h, policy: { enforce: "every-apply" as const } } : h)) } });
+    synthTo(out, { fleet: { ...FLEET, hosts: FLEET.hosts!.map((h) => (h.name === "web-2" ? { ...h, policy: { enforce: "every-apply" as const } } : h)) } });
     const file = join(out, "stacks", "fleet", "cdk.tf.json");
     const doc = JSON.parse(readFileSync(file, "utf8"));
     const all = doc.resource.terraform_data.loopback;
@@ -255,7 +255,7 @@ describe("what changed since the previous synth", () => {
     const base = project();
     const head = project();
     synthTo(base.out, { fleet: FLEET });
-    synthTo(head.out, { fleet: { ...FLEET, hosts: [...FLEET.hosts] } });
+    synthTo(head.out, { fleet: { ...FLEET, hosts: [...FLEET.hosts!] } });
     const { stdout } = run(["--dir", head.out, "--baseline", base.out]);
     expect(stdout).toContain(`changes in stack "fleet": compared with ${base.out}\n  no changes\n`);
   });

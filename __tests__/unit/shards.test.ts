@@ -12,9 +12,9 @@ import { errorOf } from "../support/validation";
 const ROOT = join(__dirname, "..", "..");
 const host = (name: string, labels?: Record<string, string>) => ({ name, address: `${name}.example.com`, ...(labels ? { labels } : {}) });
 const hosts = (n: number, labels?: (i: number) => Record<string, string>) => Array.from({ length: n }, (_, i) => host(`h-${i + 1}`, labels?.(i)));
-const layout = (shards: Shard[]) => shards.map((s) => [s.stackName, s.props.hosts.map((h) => h.name)]);
+const layout = (shards: Shard[]) => shards.map((s) => [s.stackName, s.props.hosts!.map((h) => h.name)]);
 /** Which stack each host is in. */
-const placement = (shards: Shard[]) => Object.fromEntries(shards.flatMap((s) => s.props.hosts.map((h) => [h.name, s.stackName])));
+const placement = (shards: Shard[]) => Object.fromEntries(shards.flatMap((s) => s.props.hosts!.map((h) => [h.name, s.stackName])));
 
 /** Synthesize a fleet file as main.ts does (into a temp outdir); returns each stack's cdk.tf.json. */
 function synthApp(file: object, baseDir = "/srv/fleet"): Record<string, any> {

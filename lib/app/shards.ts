@@ -145,7 +145,7 @@ export function shardFleet(file: LoopbackPolicyProps & FleetLayout, where = "the
         );
       }
       seen.set(stackName.toLowerCase(), value);
-      shards.push({ stackName, props: { ...props, hosts: chunk.map((i) => props.hosts[i]), ...rolloutFor(props, chunk) }, hostIndexes: chunk });
+      shards.push({ stackName, props: { ...props, hosts: chunk.map((i) => props.hosts![i]), ...rolloutFor(props, chunk) }, hostIndexes: chunk });
     });
   }
   checkUniqueNames(hosts);
@@ -223,7 +223,7 @@ function checkUniqueNames(hosts: readonly unknown[]): void {
 function rolloutFor(props: LoopbackPolicyProps, chunk: readonly number[]): Partial<LoopbackPolicyProps> {
   const rollout: unknown = props.rollout;
   if (!isObject(rollout) || !Array.isArray(rollout.canary)) return {};
-  const names = new Set(chunk.map((i) => nameOf(props.hosts[i])));
+  const names = new Set(chunk.map((i) => nameOf(props.hosts![i])));
   return { rollout: { ...rollout, canary: rollout.canary.filter((n: unknown) => names.has(n)) } } as Partial<LoopbackPolicyProps>;
 }
 

@@ -43,30 +43,40 @@ export function hostEntry(host: Host, policyKey: string, wave?: string): HostEnt
   return { ...facts, generation };
 }
 
-/** Literal text escaped for Terraform templates; a token left as it is (cdktf resolves it to its expression). */
-function text(value: string): string {
-  return Token.isUnresolved(value) ? value : terraformLiteral(value);
-}
 
 /** A number as entry text: a token becomes a string token of the same expression (Terraform converts it). */
 function numberText(value: number): string {
   return Token.isUnresolved(value) ? Token.asString(value) : String(value);
 }
 
+/** How a host's facts are written: literal text as it must appear, and the name. */
+export interface FactsStyle {
+  /**
+   * Literal text as written: escaped for Terraform's templates in a JSON string (the default), or as it is
+   * where cdktf writes it as a Terraform string literal itself (a value inside a `Fn` call, which cdktf escapes).
+   * @default terraformLiteral
+   */
+  readonly literal?: (text: string) => string;
+  /** The host's name: a token (`each.key`) for a host of a host set. @default the host's name */
+  readonly name?: string;
+}
+
 /**
  * A host's facts, every one a string: literal text escaped for Terraform's templates, a token left for cdktf to
  * resolve into its Terraform expression (`${var.address}`), so the host entry's local carries the reference.
  */
-export function hostFacts(host: Host, policyKey: string, wave?: string): Omit<HostEntry, "generation"> {
+export function hostFacts(host: Host, policyKey: string, wave?: string, style: FactsStyle = {}): Omit<HostEntry, "generation"> {
+  const literal = style.literal ?? terraformLiteral;
+  const text = (value: string) => (Token.isUnresolved(value) ? value : literal(value));
   const b = host.bastion;
   const sudo = host.sudoFollowsUser
     ? Token.asString(Fn.conditional(Op.neq(host.user, "root"), "1", "0"))
     : Token.isUnresolved(host.sudo)
       ? Token.asString(Fn.conditional(host.sudo, "1", "0"))
       : host.sudo ? "1" : "0";
-  const hostKey = (key: string) => (Token.isUnresolved(key) ? Token.asString(Fn.trimspace(key)) : terraformLiteral(key));
+  const hostKey = (key: string) => (Token.isUnresolved(key) ? Token.asString(Fn.trimspace(key)) : literal(key));
   return {
-    name: host.name,
+    name: style.name ?? host.name,
     address: host.address,
     port: numberText(host.port),
     user: host.user,

@@ -1,5 +1,5 @@
 import { Construct, IConstruct } from "constructs";
-import { DataResource, dependable, Fn, IResolvable, ITerraformDependable, TerraformDataSource, TerraformLocal, TerraformModule, TerraformOutput, TerraformResource, TerraformStack, Token } from "cdktf";
+import { DataResource, dependable, Fn, IResolvable, ITerraformDependable, ITerraformIterator, TerraformDataSource, TerraformLocal, TerraformModule, TerraformOutput, TerraformResource, TerraformStack, Token } from "cdktf";
 import { LoopbackPolicyError } from "../policy/errors";
 import { FleetSpec } from "../policy/fleet";
 import { Fleet, Host } from "../policy/model";
@@ -13,6 +13,7 @@ import { hostFactsLine, hostScriptParts, ScriptMode } from "../render/host-scrip
 import { PolicyScript, renderPolicyScript } from "../render/policy-script";
 import { HostEntry, hasTokens, hostEntry, hostFacts, terraformGeneration } from "./host-entries";
 import { Precondition, preconditionsFor } from "./preconditions";
+import { HostSetSpec, checkHostSets, hostSetComment, hostSetInput, hostSetPreconditions } from "./host-sets";
 import { nullResource } from "./null-provider";
 import { terraformLiteral } from "./terraform-text";
 import { fixLocalHcl, fixOutputHcl, fixResourceHcl } from "./hcl-text";
@@ -41,6 +42,22 @@ export interface LoopbackPolicyProps extends FleetSpec {
    * @default no dependencies beyond the references in the host fields
    */
   readonly dependsOn?: ITerraformDependable[];
+  /**
+   * Hosts that Terraform expands from a collection (a `map(object)` variable, another resource's `for_each`):
+   * one resource per set, `<type>.<id>_<set>["<key>"]`, with the set's policy and connection settings. With a
+   * rollout, every set starts after the last wave.
+   * @default none: only the hosts named in `hosts`
+   */
+  readonly hostSets?: HostSetSpec[];
+}
+
+/** A host set and the resource that carries its hosts. */
+export interface HostSetResource {
+  /** The set's name. */
+  readonly name: string;
+  /** Key of the set's policy script. */
+  readonly policy: string;
+  readonly resource: TerraformResource;
 }
 
 /** A wave of the rollout and the resource that carries it. */
@@ -57,6 +74,8 @@ export interface PolicyGroup {
   readonly script: PolicyScript;
   /** Names of the hosts with this policy, in fleet order. */
   readonly hosts: string[];
+  /** Names of the host sets with this policy, in order. */
+  readonly hostSets: string[];
 }
 
 /**
@@ -74,7 +93,7 @@ export class LoopbackPolicy extends Construct implements ITerraformDependable {
   public readonly policies: ReadonlyMap<string, PolicyGroup>;
   /** Each host's `for_each` entry, by host name (TypeScript and JavaScript only). @jsii ignore */
   public readonly entries: Readonly<Record<string, HostEntry>>;
-  /** The resource that carries the hosts (with a rollout: the first wave's). */
+  /** The resource that carries the hosts (with a rollout: the first wave's; with only host sets: the first set's). */
   public readonly resource: TerraformResource;
   /**
    * The waves in rollout order with their resources; one wave holding every host without a rollout
@@ -82,6 +101,8 @@ export class LoopbackPolicy extends Construct implements ITerraformDependable {
    * @jsii ignore
    */
   public readonly waves: readonly WaveResource[];
+  /** The host sets with their resources, in order (TypeScript and JavaScript only). @jsii ignore */
+  public readonly hostSets: readonly HostSetResource[];
   /**
    * The resource that re-runs apply and confirm on every apply for the hosts whose policy says
    * `enforce: "every-apply"` (`<type>.<id>_enforce`); absent when no host does.
@@ -106,12 +127,24 @@ export class LoopbackPolicy extends Construct implements ITerraformDependable {
   constructor(scope: Construct, id: string, props: LoopbackPolicyProps) {
     super(scope, id);
     this.resourceType = checkResourceType(props?.resourceType);
+    const setInput = checkHostSets(props?.hostSets);
     // Tokens (values Terraform knows only at plan or apply time) in connection fields are checked by Terraform.
-    this.fleet = validateFleet(props, ["resourceType", "rollout", "dependsOn"], { isUnresolved: (v) => Token.isUnresolved(v) });
+    this.fleet = validateFleet(props, ["resourceType", "rollout", "dependsOn", "hostSets"], {
+      isUnresolved: (v) => Token.isUnresolved(v),
+      hostSets: setInput.specs,
+    });
     checkDependsOn(props.dependsOn);
     checkUniqueName(this, id);
+    if (props.rollout !== undefined && this.fleet.hosts.length === 0) {
+      throw new LoopbackPolicyError("rollout", "orders the hosts named in `hosts`, and there are none (host sets start after the last wave)", "name the canary and first waves' hosts in `hosts`, or remove rollout");
+    }
     const waves = props.rollout === undefined ? undefined : planWaves(this.fleet, props.rollout);
     const waveOf = new Map(waves?.flatMap((w) => w.hosts.map((h) => [h, w.name] as const)));
+    const sets = this.fleet.sets ?? [];
+    sets.forEach((set, i) => {
+      const taken = waves?.some((w) => w.name === set.name) ? `the name of a rollout wave (<type>.${logicalName(id)}_${set.name})` : ["enforce", "converged"].includes(set.name) ? `the name of the policy's own <type>.${logicalName(id)}_${set.name}` : undefined;
+      if (taken) throw new LoopbackPolicyError(`hostSets[${i}].name`, `"${set.name}" is ${taken}`, "give the set another name");
+    });
 
     const byPolicy = new Map<Policy, PolicyGroup>();
     const groups = new Map<string, PolicyGroup>();
@@ -132,6 +165,11 @@ export class LoopbackPolicy extends Construct implements ITerraformDependable {
       }
       preconditions[host.name] = preconditionsFor(host, `${name}_hosts`);
     }
+    const setGroups = sets.map((set) => {
+      const group = groupFor(set, byPolicy, groups);
+      group.hostSets.push(set.name);
+      return group;
+    });
     this.policies = groups;
     this.entries = entries;
 
@@ -140,47 +178,89 @@ export class LoopbackPolicy extends Construct implements ITerraformDependable {
       [...groups.values()].map((g) => [g.key, terraformLiteral(g.script.text)]),
     ));
     fixLocalHcl(scripts).overrideLogicalId(`${name}_policy_scripts`);
-    fixLocalHcl(new TerraformLocal(this, "host_entries", entries)).overrideLogicalId(`${name}_hosts`);
+    if (this.fleet.hosts.length > 0) {
+      fixLocalHcl(new TerraformLocal(this, "host_entries", entries)).overrideLogicalId(`${name}_hosts`);
+    }
     if (Object.keys(tokenFacts).length > 0) {
       fixLocalHcl(new TerraformLocal(this, "token_facts", tokenFacts)).overrideLogicalId(`${name}_token_facts`);
     }
     fixLocalHcl(new TerraformLocal(this, "engine", terraformLiteral(engineScript()))).overrideLogicalId(`${name}_engine`);
 
     const pick = (hosts: readonly string[]) => Object.fromEntries(hosts.map((h) => [h, entries[h]]));
+    const staticFeed = (logicalId: string, hosts: readonly string[]): Feed => ({
+      forEach: generationsLocal(this, `${logicalId}_for_each`, pick(hosts)),
+      input: entryWithScript(name),
+      replace: "${each.value}",
+    });
     const built: WaveResource[] = [];
-    for (const wave of waves ?? [{ name: "", hosts: this.fleet.hosts.map((h) => h.name) }]) {
+    const staticWaves = this.fleet.hosts.length === 0 ? [] : waves ?? [{ name: "", hosts: this.fleet.hosts.map((h) => h.name) }];
+    for (const wave of staticWaves) {
       const logicalId = wave.name === "" ? name : `${name}_${wave.name}`;
       const previous = built[built.length - 1]?.resource;
-      const resource = hostsResource(this, wave.name === "" ? "hosts" : `wave-${wave.name}`, logicalId, this.resourceType, name, pick(wave.hosts), previous);
+      const resource = hostsResource(this, wave.name === "" ? "hosts" : `wave-${wave.name}`, logicalId, this.resourceType, name, staticFeed(logicalId, wave.hosts), previous);
       const checks = wave.hosts.flatMap((h) => preconditions[h]);
       if (checks.length > 0) resource.addOverride("lifecycle.precondition", checks);
       built.push({ name: wave.name === "" ? "all" : wave.name, hosts: wave.hosts, resource });
     }
     this.waves = built;
-    this.resource = built[0].resource;
-    const resource = built[built.length - 1].resource;
-    this.last = resource;
-    // depends_on of the first wave: the prop, and what node.addDependency added, read when the resource is rendered
-    // (JSON or HCL). Not an aspect: under CDK Terrain with cdktf mapped to cdktn, the app's core and ours are two
-    // copies, and an aspect registered with ours never runs; nor a Lazy override, which breaks the HCL renderer.
-    const first = this.resource;
-    for (const method of ["toTerraform", "toHclTerraform"] as const) {
-      const render = first[method].bind(first);
-      first[method] = () => {
-        const all = this.dependencyFqns(props.dependsOn);
-        first.dependsOn = all.length > 0 ? all : undefined;
-        return render();
-      };
+    const lastWave = built[built.length - 1]?.resource;
+    const staticNames = this.fleet.hosts.map((h) => h.name);
+    this.hostSets = sets.map((set, i) => {
+      const group = setGroups[i];
+      const script = Token.asString(Fn.lookup(scripts.expression, group.key));
+      const feed: Feed = { forEach: setInput.iterators[i], ...hostSetInput(set, group.key, script) };
+      // With a rollout, a set starts when the last wave is done; without, beside the hosts named in code.
+      const resource = hostsResource(this, `set-${set.name}`, `${name}_${set.name}`, this.resourceType, name, feed, waves ? lastWave : undefined);
+      resource.addOverride("lifecycle.precondition", hostSetPreconditions(set, group.key, i, staticNames, setInput.iterators.slice(0, i)));
+      resource.addOverride("//.loopback_policy_host_set", hostSetComment(set, group.key, setInput.iterators[i]));
+      return { name: set.name, policy: group.key, resource };
+    });
+    this.resource = built[0]?.resource ?? this.hostSets[0].resource;
+    // depends_on of the first wave and of every host set: the prop, and what node.addDependency added, read when
+    // the resource is rendered (JSON or HCL). Not an aspect: under CDK Terrain with cdktf mapped to cdktn, the
+    // app's core and ours are two copies, and an aspect registered with ours never runs; nor a Lazy override,
+    // which breaks the HCL renderer.
+    for (const first of [built[0]?.resource, ...this.hostSets.map((s) => s.resource)]) {
+      if (first === undefined) continue;
+      const own = first.dependsOn ?? [];
+      for (const method of ["toTerraform", "toHclTerraform"] as const) {
+        const render = first[method].bind(first);
+        first[method] = () => {
+          const all = [...new Set([...own, ...this.dependencyFqns(props.dependsOn)])];
+          first.dependsOn = all.length > 0 ? all : undefined;
+          return render();
+        };
+      }
     }
+    // As a dependency, "every host converged and confirmed": the last wave, or, with host sets, a resource that
+    // exists only when the last wave and every set did (terraform_data: built in, no provider).
+    const finals = [...(lastWave ? [lastWave] : []), ...this.hostSets.map((s) => s.resource)];
+    if (this.hostSets.length > 0) {
+      const done = new DataResource(this, "converged", { dependsOn: finals });
+      done.overrideLogicalId(`${name}_converged`);
+      this.last = done;
+    } else {
+      this.last = finals[0];
+    }
+    const resource = lastWave ?? this.hostSets[this.hostSets.length - 1].resource;
 
     const everyApply = this.fleet.hosts.filter((h) => h.policy.enforce === "every-apply").map((h) => h.name);
     if (everyApply.length > 0) {
       const enforced = Object.fromEntries(everyApply.map((n) => [n, entries[n]]));
-      this.enforceResource = enforceResource(this, name, this.resourceType, resource, enforced);
+      // null_resource has no triggers_replace: a timestamp in its triggers replaces it on every apply.
+      const input = this.resourceType === "null_resource" ? entryWithScript(name, ", enforced_at = timestamp()") : entryWithScript(name);
+      const feed = { forEach: generationsLocal(this, `${name}_enforce_for_each`, enforced), input, replace: "${timestamp()}" };
+      this.enforceResource = enforceResource(this, "enforce", `${name}_enforce`, this.resourceType, name, resource, feed);
     }
+    sets.forEach((set, i) => {
+      if (set.policy.enforce !== "every-apply") return;
+      const script = Token.asString(Fn.lookup(scripts.expression, setGroups[i].key));
+      const { input } = hostSetInput(set, setGroups[i].key, script, this.resourceType === "null_resource" ? { enforced_at: Fn.timestamp() } : {});
+      enforceResource(this, `set-${set.name}-enforce`, `${name}_${set.name}_enforce`, this.resourceType, name, this.hostSets[i].resource, { forEach: setInput.iterators[i], input, replace: "${timestamp()}" });
+    });
 
-    const applied = new TerraformLocal(this, "applied", `\${merge(${built
-      .map((w) => `{ for k, r in ${this.resourceType}.${w.resource.friendlyUniqueId} : k => { generation = r.${this.resourceType === "terraform_data" ? "input" : "triggers"}.generation, id = r.id } }`)
+    const applied = new TerraformLocal(this, "applied", `\${merge(${[...built.map((w) => w.resource), ...this.hostSets.map((s) => s.resource)]
+      .map((r) => `{ for k, r in ${this.resourceType}.${r.friendlyUniqueId} : k => { generation = r.${this.resourceType === "terraform_data" ? "input" : "triggers"}.generation, id = r.id } }`)
       .join(", ")})}`);
     applied.overrideLogicalId(`${name}_applied`);
     this.appliedHosts = applied.expression as IResolvable;
@@ -278,6 +358,38 @@ function checkUniqueName(policy: LoopbackPolicy, id: string): void {
 }
 
 /**
+ * What a resource's instances are and what each holds: `for_each` (a reference to a local, or a host set's
+ * iterator), the `input`/`triggers` value, and (terraform_data) the value whose change replaces an instance.
+ */
+interface Feed {
+  readonly forEach: string | ITerraformIterator;
+  readonly input: string;
+  readonly replace: string;
+}
+
+/** A terraform_data or null_resource with `for_each` from the feed; `self` is where its provisioners read the entry. */
+function carrier(scope: Construct, constructId: string, logicalId: string, type: ResourceType, feed: Feed, dependsOn: TerraformResource[] | undefined, createBeforeDestroy: boolean): { resource: TerraformResource; self: string } {
+  const forEach = typeof feed.forEach === "string" ? undefined : feed.forEach;
+  const lifecycle = createBeforeDestroy ? { createBeforeDestroy: true } : undefined;
+  let resource: TerraformResource;
+  let self: string;
+  if (type === "terraform_data") {
+    resource = new DataResource(scope, constructId, { lifecycle, dependsOn, forEach });
+    resource.addOverride("input", feed.input);
+    resource.addOverride("triggers_replace", feed.replace);
+    self = "self.input";
+  } else {
+    resource = nullResource(scope, constructId, { lifecycle, dependsOn, forEach });
+    resource.addOverride("triggers", feed.input);
+    self = "self.triggers";
+  }
+  resource.overrideLogicalId(logicalId);
+  if (typeof feed.forEach === "string") resource.addOverride("for_each", feed.forEach);
+  resource.addOverride("connection", connection(self));
+  return { resource, self };
+}
+
+/**
  * The resource that carries a set of hosts: `for_each` over their entries, the connection and the three
  * provisioner blocks (apply; confirm on a new connection; remove at destroy), replaced (create before destroy)
  * when a host's generation changes.
@@ -288,25 +400,10 @@ function hostsResource(
   logicalId: string,
   type: ResourceType,
   name: string,
-  entries: Record<string, HostEntry>,
+  feed: Feed,
   after: TerraformResource | undefined,
 ): TerraformResource {
-  const dependsOn = after ? [after] : undefined;
-  let resource: TerraformResource;
-  let self: string;
-  if (type === "terraform_data") {
-    resource = new DataResource(scope, constructId, { lifecycle: { createBeforeDestroy: true }, dependsOn });
-    resource.addOverride("input", entryWithScript(name));
-    resource.addOverride("triggers_replace", "${each.value}");
-    self = "self.input";
-  } else {
-    resource = nullResource(scope, constructId, { lifecycle: { createBeforeDestroy: true }, dependsOn });
-    resource.addOverride("triggers", entryWithScript(name));
-    self = "self.triggers";
-  }
-  resource.overrideLogicalId(logicalId);
-  resource.addOverride("for_each", generationsLocal(scope, `${logicalId}_for_each`, entries));
-  resource.addOverride("connection", connection(self));
+  const { resource, self } = carrier(scope, constructId, logicalId, type, feed, after ? [after] : undefined, true);
   resource.addOverride("provisioner", [
     { "remote-exec": { inline: inline("apply", self, true, name) } },
     { "remote-exec": { inline: inline("confirm", self, true, name) } },
@@ -322,26 +419,14 @@ function hostsResource(
  */
 function enforceResource(
   scope: Construct,
-  name: string,
+  constructId: string,
+  logicalId: string,
   type: ResourceType,
+  name: string,
   main: TerraformResource,
-  entries: Record<string, HostEntry>,
+  feed: Feed,
 ): TerraformResource {
-  let resource: TerraformResource;
-  let self: string;
-  if (type === "terraform_data") {
-    resource = new DataResource(scope, "enforce", { dependsOn: [main] });
-    resource.addOverride("input", entryWithScript(name));
-    resource.addOverride("triggers_replace", "${timestamp()}");
-    self = "self.input";
-  } else {
-    resource = nullResource(scope, "enforce", { dependsOn: [main] });
-    resource.addOverride("triggers", entryWithScript(name, ", enforced_at = timestamp()"));
-    self = "self.triggers";
-  }
-  resource.overrideLogicalId(`${name}_enforce`);
-  resource.addOverride("for_each", generationsLocal(scope, `${name}_enforce_for_each`, entries));
-  resource.addOverride("connection", connection(self));
+  const { resource, self } = carrier(scope, constructId, logicalId, type, feed, [main], false);
   resource.addOverride("provisioner", [
     { "remote-exec": { inline: inline("apply", self, false, name) } },
     { "remote-exec": { inline: inline("confirm", self, false, name) } },
@@ -373,7 +458,7 @@ function groupFor(host: Host, byPolicy: Map<Policy, PolicyGroup>, groups: Map<st
   if (known) return known;
   const plan = planRules(host.policy);
   const script = renderPolicyScript(host.policy, plan);
-  const group = groups.get(script.key) ?? { key: script.key, policy: host.policy, plan, script, hosts: [] };
+  const group = groups.get(script.key) ?? { key: script.key, policy: host.policy, plan, script, hosts: [], hostSets: [] };
   groups.set(script.key, group);
   byPolicy.set(host.policy, group);
   return group;
@@ -432,6 +517,8 @@ function summary(groups: ReadonlyMap<string, PolicyGroup>): Record<string, unkno
   for (const g of groups.values()) {
     out[g.key] = {
       hosts: g.hosts,
+      // Only when there are host sets, so stacks without them synthesize as before.
+      ...(g.hostSets.length > 0 ? { host_sets: g.hostSets } : {}),
       rules: [...g.plan.ipv4, ...g.plan.ipv6].map(ruleCommand),
       ipv6: g.policy.ipv6,
       persistence: g.policy.persistence.toString(),

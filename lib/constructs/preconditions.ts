@@ -8,7 +8,7 @@ export interface Precondition {
 }
 
 /** Where each fact is in a host entry. */
-const ENTRY_FIELD: Record<HostFact, string> = {
+export const ENTRY_FIELD: Record<HostFact, string> = {
   address: "address",
   port: "port",
   user: "user",
@@ -32,8 +32,11 @@ const USER = "^[a-z_][a-z0-9_.-]{0,31}$";
 const KEY_PATH = "^[A-Za-z0-9~._/+@-][A-Za-z0-9._/+@ -]{0,1023}$";
 const ECDSA_KEY = "^ecdsa-sha2-nistp(256|384|521) [A-Za-z0-9+/]+={0,3}$";
 
-/** The Terraform condition (an expression, no `${}`) that holds when the value `v` (an expression) is valid. */
-function valid(check: DeferredCheck, v: string, entry: string): string {
+/**
+ * The Terraform condition (an expression, no `${}`) that holds when the value `v` (an expression) is valid.
+ * @param fact the expression of another fact of the same host (rootNeedsSudo reads user and sudo)
+ */
+function valid(check: DeferredCheck, v: string, fact: (field: string) => string): string {
   const num = check.fact === "timeoutSeconds" ? `tonumber(trimsuffix(${v}, "s"))` : `tonumber(${v})`;
   switch (check.kind) {
     case "address": {
@@ -54,7 +57,7 @@ function valid(check: DeferredCheck, v: string, entry: string): string {
     case "timeoutAboveRollback":
       return `try(${num} > ${check.min}, false)`;
     case "rootNeedsSudo":
-      return `try(${entry}.user == "root" || ${entry}.sudo == "1", false)`;
+      return `try(${fact("user")} == "root" || ${fact("sudo")} == "1", false)`;
     case "sshPort":
       return `try(${(check.ranges ?? []).map(([from, to]) => `!(${num} >= ${from} && ${num} <= ${to})`).join(" && ")}, false)`;
   }
@@ -70,13 +73,20 @@ const SHOWN = new Set<DeferredCheck["kind"]>(["address", "user", "int", "timeout
  * validation gives a literal: `<field>: <value> <problem>. Fix: <fix>`.
  */
 export function preconditionsFor(host: Host, hostsLocal: string): Precondition[] {
+  return deferredPreconditions(host, (check, field) => `local.${hostsLocal}["${check.of ?? host.name}"].${field}`, `each.key != "${host.name}" || `);
+}
+
+/**
+ * The preconditions of a host's deferred checks, reading each fact through `fact` (an expression of the host
+ * entry's field), each condition after `guard` (which makes it hold for the resource's other instances).
+ */
+export function deferredPreconditions(host: Host, fact: (check: DeferredCheck, field: string) => string, guard = ""): Precondition[] {
   return (host.deferred ?? []).map((check) => {
-    const entry = `local.${hostsLocal}["${check.of ?? host.name}"]`;
-    const v = `${entry}.${ENTRY_FIELD[check.fact]}`;
+    const v = fact(check, ENTRY_FIELD[check.fact]);
     const shown = SHOWN.has(check.kind) ? `\${try(jsonencode(${v}), "the value")} ` : "the value ";
     const subject = check.kind === "sshPort" || check.kind === "rootNeedsSudo" || check.kind === "timeoutAboveRollback" ? "" : shown;
     return {
-      condition: `\${each.key != "${host.name}" || (${valid(check, v, entry)})}`,
+      condition: `\${${guard}(${valid(check, v, (field) => fact(check, field))})}`,
       error_message: `${check.field}: ${subject}${terraformLiteral(check.problem)}. Fix: ${terraformLiteral(check.fix)}`,
     };
   });

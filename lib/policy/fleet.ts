@@ -106,8 +106,12 @@ export interface HostSpec extends ConnectionSpec {
 
 /** A fleet: hosts, connection defaults and the policy they share. */
 export interface FleetSpec extends PolicyOptions {
-  /** The hosts. At least one. */
-  readonly hosts: Array<HostSpec>;
+  /**
+   * The hosts, each named in the code. At least one, unless host sets (`hostSets` of LoopbackPolicyProps) give
+   * the fleet hosts that Terraform expands.
+   * @default none
+   */
+  readonly hosts?: Array<HostSpec>;
   /**
    * Connection defaults for every host.
    * @default root over port 22 with the SSH agent

@@ -62,4 +62,9 @@ export interface Host {
 /** A validated fleet, hosts in the order given. */
 export interface Fleet {
   readonly hosts: readonly Host[];
+  /**
+   * Host sets (hosts Terraform expands from a collection), each as one host named by the set: the facts and
+   * policy every host of the set shares, tokens included. Absent when there are none.
+   */
+  readonly sets?: readonly Host[];
 }

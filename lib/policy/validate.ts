@@ -8,6 +8,8 @@ import { Persistence, persistenceFrom } from "./persistence";
 import { LocalPort } from "./port";
 
 const HOST_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+/** A host set's name is part of a Terraform resource name: no dots, a letter first. */
+const SET_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,62}$/;
 const DNS_NAME = /^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/;
 const USER = /^[a-z_][a-z0-9_.-]{0,31}$/;
 const KEY_TYPE = /^(ssh-ed25519|ssh-rsa|ssh-dss|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com)$/;
@@ -60,6 +62,13 @@ export interface ValidateOptions {
    * @default nothing is unresolved
    */
   readonly isUnresolved?: (value: unknown) => boolean;
+  /**
+   * Host sets: hosts Terraform expands from a collection (the construct layer's `hostSets`, given here without
+   * their collection). Each is validated as one host whose `name` is the set's; its hosts' names (the
+   * collection's keys) are checked by Terraform.
+   * @default none
+   */
+  readonly hostSets?: readonly HostSpec[];
 }
 
 // The predicate and the checks deferred for the host being resolved, set for the duration of one validateFleet.
@@ -83,14 +92,14 @@ export function validateFleet(spec: FleetSpec, extraFields: readonly string[] = 
   const before = unresolved;
   unresolved = options.isUnresolved ?? (() => false);
   try {
-    return validateLiteralOrDeferred(spec, extraFields);
+    return validateLiteralOrDeferred(spec, extraFields, options);
   } finally {
     unresolved = before;
     deferred = [];
   }
 }
 
-function validateLiteralOrDeferred(spec: FleetSpec, extraFields: readonly string[]): Fleet {
+function validateLiteralOrDeferred(spec: FleetSpec, extraFields: readonly string[], options: ValidateOptions): Fleet {
   if (spec === null || typeof spec !== "object") {
     throw new LoopbackPolicyError("props", "missing", "pass an object with at least `hosts`");
   }
@@ -100,11 +109,16 @@ function validateLiteralOrDeferred(spec: FleetSpec, extraFields: readonly string
   checkObject(defaults, "connection");
   checkKnownFields(defaults, CONNECTION_FIELDS, "connection");
 
-  if (!Array.isArray(spec.hosts) || spec.hosts.length === 0) {
-    throw new LoopbackPolicyError("hosts", "the fleet is empty", "list at least one host: [{ name: \"web-1\", address: \"192.0.2.10\" }]");
+  const setSpecs = options.hostSets ?? [];
+  const given = spec.hosts ?? [];
+  if (!Array.isArray(given)) {
+    throw new LoopbackPolicyError("hosts", `${quoteValue(given)} is not a list`, "list the hosts: [{ name: \"web-1\", address: \"192.0.2.10\" }]");
+  }
+  if (given.length === 0 && setSpecs.length === 0) {
+    throw new LoopbackPolicyError("hosts", "the fleet is empty", "list at least one host: [{ name: \"web-1\", address: \"192.0.2.10\" }], or give hostSets that Terraform expands");
   }
   const seen = new Map<string, number>();
-  const hosts = spec.hosts.map((h, i) => {
+  const hosts = given.map((h, i) => {
     const host = resolveHost(h, defaults, fleetPolicy, `hosts[${i}]`);
     const key = host.name.toLowerCase();
     const first = seen.get(key);
@@ -118,7 +132,28 @@ function validateLiteralOrDeferred(spec: FleetSpec, extraFields: readonly string
     seen.set(key, i);
     return host;
   });
-  return { hosts: checkSshPorts(spec, hosts) };
+  const setSeen = new Map<string, number>();
+  const sets = setSpecs.map((h, i) => {
+    const field = `hostSets[${i}]`;
+    checkObject(h, field);
+    if (unresolved(h.name) || typeof h.name !== "string" || !SET_NAME.test(h.name)) {
+      throw new LoopbackPolicyError(
+        `${field}.name`,
+        unresolved(h.name) ? "is a token, but a host set's name is part of its resource's name, which must be known when the stack is synthesized" : `${quoteValue(h.name)} is not a usable host set name`,
+        "use 1-63 letters, digits, '_' or '-', starting with a letter (the set's resource is <type>.<id>_<name>; its hosts are named by the keys Terraform expands)",
+      );
+    }
+    const first = setSeen.get(h.name.toLowerCase());
+    if (first !== undefined) {
+      throw new LoopbackPolicyError(`${field}.name`, `"${h.name}" is already the name of hostSets[${first}] (names are compared without case)`, "give every host set a unique name");
+    }
+    setSeen.set(h.name.toLowerCase(), i);
+    return resolveHost(h, defaults, fleetPolicy, field);
+  });
+  return {
+    hosts: checkSshPorts(spec, given, hosts, "hosts"),
+    ...(sets.length > 0 ? { sets: checkSshPorts(spec, setSpecs, sets, "hostSets") } : {}),
+  };
 }
 
 /**
@@ -127,10 +162,10 @@ function validateLiteralOrDeferred(spec: FleetSpec, extraFields: readonly string
  * the old rules back, but with `rollbackSeconds: 0`, or once persisted by hand, the host is cut off). The same
  * holds for a host that is another host's bastion: its local-only ports must leave the bastion port open.
  */
-function checkSshPorts(spec: FleetSpec, hosts: readonly Host[]): Host[] {
+function checkSshPorts(spec: FleetSpec, specs: readonly HostSpec[], hosts: readonly Host[], list: "hosts" | "hostSets"): Host[] {
   return hosts.map((host, i) => {
     const uses: Array<{ port: number; why: string; of?: string; fact: HostFact; portField: string }> = [
-      { port: host.port, why: "", fact: "port", portField: `hosts[${i}].port` },
+      { port: host.port, why: "", fact: "port", portField: `${list}[${i}].port` },
     ];
     hosts.forEach((other, j) => {
       // A token address cannot be compared before Terraform resolves it: such a bastion is not matched here.
@@ -143,25 +178,25 @@ function checkSshPorts(spec: FleetSpec, hosts: readonly Host[]): Host[] {
       if (unresolved(use.port)) {
         const tcp = host.policy.localOnlyPorts.filter((p) => p.protocol === "tcp");
         if (tcp.length === 0) continue;
-        const own = spec.hosts[i].policy?.localOnlyPorts !== undefined;
+        const own = specs[i].policy?.localOnlyPorts !== undefined;
         later.push({
-          field: own ? `hosts[${i}].policy.localOnlyPorts` : "localOnlyPorts",
+          field: own ? `${list}[${i}].policy.localOnlyPorts` : "localOnlyPorts",
           kind: "sshPort",
           fact: use.fact,
           ...(use.of === undefined ? {} : { of: use.of }),
           ranges: tcp.map((p) => [p.fromPort, p.toPort] as const),
-          problem: `it covers the port SSH reaches hosts[${i}] (${quoteValue(host.name)}) on${use.why} (${use.portField}, known at plan time), so the deploy would cut SSH to it from everywhere but lo`,
+          problem: `it covers the port SSH reaches ${list}[${i}] (${quoteValue(host.name)}) on${use.why} (${use.portField}, known at plan time), so the deploy would cut SSH to it from everywhere but lo`,
           fix: "remove that port from localOnlyPorts or split the range to leave it out, or make the host reachable over another SSH port (port)",
         });
         continue;
       }
       const cut = host.policy.localOnlyPorts.find((p) => p.protocol === "tcp" && p.fromPort <= use.port && use.port <= p.toPort);
       if (cut === undefined) continue;
-      const field = localPortField(spec, i, cut);
+      const field = localPortField(spec, specs[i], `${list}[${i}]`, cut);
       const narrower = [cut.fromPort < use.port ? `"tcp/${cut.fromPort}-${use.port - 1}"` : "", use.port < cut.toPort ? `"tcp/${use.port + 1}-${cut.toPort}"` : ""].filter(Boolean);
       throw new LoopbackPolicyError(
         field,
-        `"${cut}" covers port ${use.port}, which SSH reaches hosts[${i}] (${quoteValue(host.name)}) on${use.why}, so the deploy would cut SSH to it from everywhere but lo`,
+        `"${cut}" covers port ${use.port}, which SSH reaches ${list}[${i}] (${quoteValue(host.name)}) on${use.why}, so the deploy would cut SSH to it from everywhere but lo`,
         `SSH to this host uses port ${use.port}${use.why ? use.why.replace(/^ as/, ", as") : ""}; remove it from localOnlyPorts${cut.isRange ? ` or split the range to leave ${use.port} out (${narrower.join(" and ")})` : ""}, or make the host reachable over another SSH port (port)`,
       );
     }
@@ -170,9 +205,9 @@ function checkSshPorts(spec: FleetSpec, hosts: readonly Host[]): Host[] {
 }
 
 /** The field a host's local-only port came from: its own policy's list, or the fleet's. */
-function localPortField(spec: FleetSpec, i: number, port: LocalPort): string {
-  const own = spec.hosts[i].policy?.localOnlyPorts;
-  const [list, at] = own !== undefined ? [own, `hosts[${i}].policy.localOnlyPorts`] : [spec.localOnlyPorts ?? [], "localOnlyPorts"];
+function localPortField(spec: FleetSpec, host: HostSpec, field: string, port: LocalPort): string {
+  const own = host.policy?.localOnlyPorts;
+  const [list, at] = own !== undefined ? [own, `${field}.policy.localOnlyPorts`] : [spec.localOnlyPorts ?? [], "localOnlyPorts"];
   const index = list.findIndex((p) => (p instanceof LocalPort ? p : LocalPort.parse(String(p))).toString() === port.toString());
   return index < 0 ? at : `${at}[${index}]`;
 }

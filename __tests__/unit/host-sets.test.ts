@@ -1,0 +1,198 @@
+import { execFileSync, spawnSync } from "child_process";
+import { mkdtempSync, writeFileSync } from "fs";
+import { tmpdir } from "os";
+import { join } from "path";
+import { App, DataResource, Fn, TerraformIterator, TerraformStack, TerraformVariable, Testing, Token } from "cdktf";
+import { LoopbackPolicy, LoopbackPolicyProps } from "../../lib/core";
+import { errorOf } from "../support/validation";
+
+/**
+ * Host sets: a fleet Terraform expands from a collection (a map variable, another resource's for_each), so adding
+ * an element adds a host with no code change. Unit tests read the JSON; the plans are real `terraform plan`s.
+ */
+const FLEET_TYPE = "map(object({ address = string, port = optional(number, 22) }))";
+
+function stackWith(build: (stack: TerraformStack, fleet: TerraformVariable) => Partial<LoopbackPolicyProps> & Pick<LoopbackPolicyProps, "hostSets">) {
+  const app = Testing.app();
+  const stack = new TerraformStack(app, "s");
+  const fleet = new TerraformVariable(stack, "fleet", { type: FLEET_TYPE });
+  const props = build(stack, fleet);
+  const policy = new LoopbackPolicy(stack, "loopback", { resourceType: "terraform_data", ...props });
+  return { stack, policy, json: JSON.parse(Testing.synth(stack)) };
+}
+
+function mapSet(fleet: TerraformVariable, extra: object = {}) {
+  const it = TerraformIterator.fromMap(fleet.value);
+  return { name: "web", forEach: it, address: it.getString("address"), port: Token.asNumber(it.getNumber("port")), ...extra };
+}
+
+describe("GIVEN a host set over a map(object) variable", () => {
+  const { json, policy, stack } = stackWith((_s, fleet) => ({ hosts: [{ name: "bastion-1", address: "192.0.2.5" }], hostSets: [mapSet(fleet)] }));
+  const web = json.resource.terraform_data.loopback_web;
+
+  test("THEN its hosts are one resource, for_each over the variable, keyed by the map's keys", () => {
+    expect(web.for_each).toBe("${var.fleet}");
+    expect(policy.hostSets.map((s) => s.name)).toEqual(["web"]);
+  });
+
+  test("THEN each instance's entry reads the element (address, port) and carries the policy's script; the generation is Terraform's hash of the facts", () => {
+    expect(web.input).toContain('"name" = each.key');
+    expect(web.input).toContain('"address" = each.value.address');
+    expect(web.input).toContain('"port" = each.value.port');
+    expect(web.input).toMatch(/"generation" = substr\(sha256\(jsonencode\(\{"name" = each\.key, .*\}\)\), 0, 8\)/);
+    expect(web.input).toMatch(/"policy_script" = local\.loopback_policy_scripts\["[0-9a-f]{12}"\]/);
+    // Replaced (and re-converged) exactly when the generation changes, as for hosts named in code.
+    expect(web.triggers_replace).toMatch(/^\$\{substr\(sha256\(jsonencode\(/);
+    expect(web.lifecycle.create_before_destroy).toBe(true);
+  });
+
+  test("THEN it has the three provisioner blocks of every host resource, reading the entry through self", () => {
+    const blocks = web.provisioner.map((b: any) => b["remote-exec"]);
+    expect(blocks.map((b: any) => b.when ?? "create")).toEqual(["create", "create", "destroy"]);
+    expect(blocks[0].inline[1]).toBe("LBP_MODE='apply' LBP_HOST='${self.input.name}' LBP_GEN='${self.input.generation}' LBP_SUDO='${self.input.sudo}' LBP_INSTANCE='${self.id}'");
+    expect(web.connection.host).toBe("${self.input.address}");
+  });
+
+  test("THEN the policy's summary names the set, applied results include its hosts, and the policy as a dependency waits for it", () => {
+    const groups = Object.values<any>(json.output.loopback_summary.value);
+    expect(groups.map((g) => g.host_sets ?? [])).toEqual([["web"]]);
+    expect(json.locals.loopback_applied).toContain("for k, r in terraform_data.loopback_web : k =>");
+    expect(json.resource.terraform_data.loopback_converged.depends_on).toEqual(["terraform_data.loopback", "terraform_data.loopback_web"]);
+    expect(policy.hostSets[0].resource.friendlyUniqueId).toBe("loopback_web");
+    const after = stackWith((stack, fleet) => ({ hostSets: [mapSet(fleet)], dependsOn: [new DataResource(stack, "vm", { input: {} })] }));
+    const next = new DataResource(after.policy, "next", { dependsOn: [after.policy] });
+    next.overrideLogicalId("next");
+    expect(JSON.parse(Testing.synth(after.stack)).resource.terraform_data.next.depends_on).toEqual(["terraform_data.loopback_converged"]);
+  });
+
+  test("THEN the reviewer's note on the resource (a JSON comment Terraform ignores) says what each host gets", () => {
+    // Testing.synth drops "//" (cdktf's metadata); the stack's own JSON, what `cdktf synth` writes, has it.
+    const written = stack.toTerraform().resource.terraform_data.loopback_web;
+    expect(written["//"].loopback_policy_host_set).toEqual({
+      set: "web",
+      for_each: "${var.fleet}",
+      facts: expect.objectContaining({ address: "${each.value.address}", port: "${each.value.port}", user: "root", sudo: "0", timeout: "300s" }),
+    });
+  });
+});
+
+describe("GIVEN the plans Terraform makes of a host-set stack (real terraform plan)", () => {
+  const dir = mkdtempSync(join(tmpdir(), "lbp-sets-"));
+  const app = new App({ outdir: dir });
+  const stack = new TerraformStack(app, "s");
+  const fleet = new TerraformVariable(stack, "fleet", { type: FLEET_TYPE });
+  const names = new TerraformVariable(stack, "names", { type: "list(string)", default: ["db-1"] });
+  const list = TerraformIterator.fromList(names.listValue);
+  new LoopbackPolicy(stack, "loopback", {
+    resourceType: "terraform_data",
+    hosts: [{ name: "web-1", address: "192.0.2.5" }],
+    hostSets: [mapSet(fleet, { policy: { localOnlyPorts: ["tcp/5432"] } }), { name: "db", forEach: list, address: "192.0.2.30" }],
+  });
+  app.synth();
+  const cwd = join(dir, "stacks", "s");
+  const env = { ...process.env, TF_CLI_CONFIG_FILE: join(__dirname, "..", "..", "terraform.rc"), CHECKPOINT_DISABLE: "1", TF_IN_AUTOMATION: "1" };
+  beforeAll(() => {
+    execFileSync("terraform", ["init", "-input=false", "-no-color"], { cwd, env, stdio: "pipe" });
+  });
+  const plan = (fleetValue: string) => {
+    const vars = join(cwd, `v-${Math.random().toString(16).slice(2)}.tfvars.json`);
+    writeFileSync(vars, fleetValue);
+    const r = spawnSync("terraform", ["plan", "-input=false", "-no-color", "-refresh=false", `-var-file=${vars}`], { cwd, env, encoding: "utf8" });
+    return { status: r.status, out: `${r.stdout}${r.stderr}`.replace(/\s*\n\s*│?\s*/g, " ") };
+  };
+
+  test("WHEN the map holds two hosts THEN the plan adds one instance per key, named by the key", () => {
+    const r = plan(JSON.stringify({ fleet: { "web-2": { address: "192.0.2.12" }, "web-3": { address: "192.0.2.13", port: 2222 } } }));
+    expect(r.status).toBe(0);
+    expect(r.out).toContain('terraform_data.loopback_web["web-2"] will be created');
+    expect(r.out).toContain('terraform_data.loopback_web["web-3"] will be created');
+    expect(r.out).toContain('terraform_data.loopback_db["db-1"] will be created');
+    expect(r.out).toContain('terraform_data.loopback["web-1"] will be created');
+  });
+
+  test.each([
+    ["a bad address", { "web-2": { address: "zz.." } }, /hostSets\[0\]\.address: "zz\.\." is not an IPv4\/IPv6 host address or DNS name/],
+    ["a port out of range", { "web-2": { address: "192.0.2.12", port: 70000 } }, /hostSets\[0\]\.port: 70000 is not a whole number from 1 to 65535/],
+    ["the SSH port in the local-only ports", { "web-2": { address: "192.0.2.12", port: 5432 } }, /hostSets\[0\]\.policy\.localOnlyPorts: it covers the port SSH reaches hostSets\[0\] \("web"\) on/],
+    ["a key that is not a host name", { "web 2": { address: "192.0.2.12" } }, /hostSets\[0\] \(web\): the key "web 2" of its collection is not a usable host name/],
+    ["a key that names a host in hosts", { "WEB-1": { address: "192.0.2.12" } }, /hostSets\[0\] \(web\): the key "WEB-1" of its collection is already the name of a host in hosts/],
+  ])("WHEN an element has %s THEN the plan fails naming the field, before any host is touched", (_what, value, message) => {
+    const r = plan(JSON.stringify({ fleet: value }));
+    expect(r.status).toBe(1);
+    expect(r.out).toMatch(/Resource precondition failed/);
+    expect(r.out).toMatch(message);
+  });
+
+  test("WHEN a key of a later set is a key of an earlier one THEN the plan fails naming both sets", () => {
+    const r = plan(JSON.stringify({ fleet: { "db-1": { address: "192.0.2.12" } } }));
+    expect(r.status).toBe(1);
+    expect(r.out).toMatch(/hostSets\[1\] \(db\): the key "db-1" of its collection is also a key of hostSets\[0\]'s/);
+  });
+});
+
+describe("GIVEN a host set over another resource's for_each", () => {
+  test("THEN the set's hosts follow the instances: for_each is the resource, the address its attribute", () => {
+    const { json } = stackWith((stack) => {
+      const vms = new DataResource(stack, "vm", { forEach: TerraformIterator.fromList(["a", "b"]), input: { ip: "192.0.2.1" } });
+      const it = TerraformIterator.fromResources(vms);
+      return { hostSets: [{ name: "vms", forEach: it, address: Token.asString(Fn.lookup(it.getAnyMap("output"), "ip")) }] };
+    });
+    const set = json.resource.terraform_data.loopback_vms;
+    expect(set.for_each).toBe("${terraform_data.vm}");
+    expect(set.input).toContain('"address" = each.value.output.ip');
+    // Only sets: no hosts resource of its own, no host-entries local.
+    expect(json.resource.terraform_data.loopback).toBeUndefined();
+    expect(json.locals.loopback_hosts).toBeUndefined();
+  });
+});
+
+describe("GIVEN host sets with policies, enforcement and a rollout", () => {
+  test("WHEN a set's policy says enforce every-apply THEN it gets its own enforce resource over the same collection", () => {
+    const { json } = stackWith((_s, fleet) => ({ hostSets: [mapSet(fleet, { policy: { enforce: "every-apply" } })] }));
+    const e = json.resource.terraform_data.loopback_web_enforce;
+    expect(e.for_each).toBe("${var.fleet}");
+    expect(e.triggers_replace).toBe("${timestamp()}");
+    expect(e.depends_on).toEqual(["terraform_data.loopback_web"]);
+    expect(e.provisioner.map((b: any) => b["remote-exec"].when)).toEqual([undefined, undefined]);
+  });
+
+  test("WHEN there is a rollout THEN every set starts after the last wave, and dependsOn reaches the sets too", () => {
+    const { json } = stackWith((stack, fleet) => {
+      const vm = new DataResource(stack, "vm", { input: {} });
+      return { hosts: [{ name: "a", address: "192.0.2.1" }, { name: "b", address: "192.0.2.2" }], rollout: { canary: ["a"] }, hostSets: [mapSet(fleet)], dependsOn: [vm] };
+    });
+    expect(json.resource.terraform_data.loopback_web.depends_on).toEqual(["terraform_data.loopback_fleet", "terraform_data.vm"]);
+    expect(json.resource.terraform_data.loopback_canary.depends_on).toEqual(["terraform_data.vm"]);
+  });
+
+  test("WHEN null_resource carries the hosts THEN the set's triggers hold the entry (and re-enforcing adds a timestamp)", () => {
+    const app = Testing.app();
+    const stack = new TerraformStack(app, "s");
+    const fleet = new TerraformVariable(stack, "fleet", { type: FLEET_TYPE });
+    new LoopbackPolicy(stack, "loopback", { hostSets: [mapSet(fleet, { policy: { enforce: "every-apply" } })] });
+    const json = JSON.parse(Testing.synth(stack));
+    expect(json.resource.null_resource.loopback_web.triggers).toContain('"address" = each.value.address');
+    expect(json.resource.null_resource.loopback_web_enforce.triggers).toContain('"enforced_at" = timestamp()');
+  });
+});
+
+describe("GIVEN bad host sets THEN synth fails with a typed error naming the field", () => {
+  const fleetVar = () => new TerraformVariable(new TerraformStack(Testing.app(), "x"), "fleet", { type: FLEET_TYPE });
+  test.each<[string, () => unknown, string, RegExp]>([
+    ["not a list", () => ({ hostSets: { name: "web" } }), "hostSets", /is not a list/],
+    ["no forEach", () => ({ hostSets: [{ name: "web", address: "192.0.2.1" }] }), "hostSets[0].forEach", /missing/],
+    ["forEach not an iterator", () => ({ hostSets: [{ name: "web", address: "192.0.2.1", forEach: ["a"] }] }), "hostSets[0].forEach", /is not a cdktf iterator/],
+    ["a name with a dot", () => ({ hostSets: [{ ...mapSet(fleetVar()), name: "web.1" }] }), "hostSets[0].name", /is not a usable host set name/],
+    ["two sets of one name", () => ({ hostSets: [mapSet(fleetVar()), mapSet(fleetVar())] }), "hostSets[1].name", /is already the name of hostSets\[0\]/],
+    ["a name the policy uses", () => ({ hostSets: [{ ...mapSet(fleetVar()), name: "converged" }] }), "hostSets[0].name", /the name of the policy's own/],
+    ["a literal bad address", () => ({ hostSets: [{ ...mapSet(fleetVar()), address: "999.1.1.1" }] }), "hostSets[0].address", /is not an IPv4\/IPv6 address/],
+    ["an unknown field", () => ({ hostSets: [{ ...mapSet(fleetVar()), adress: "x" }] }), "hostSets[0].adress", /unknown field/],
+    ["a rollout and no hosts in code", () => ({ hostSets: [mapSet(fleetVar())], rollout: { canary: [] } }), "rollout", /there are none/],
+    ["nothing at all", () => ({ hostSets: [] }), "hosts", /the fleet is empty/],
+  ])("%s", (_what, props, field, message) => {
+    const stack = new TerraformStack(Testing.app(), "s");
+    const e = errorOf(() => new LoopbackPolicy(stack, "loopback", props() as LoopbackPolicyProps));
+    expect(e.field).toBe(field);
+    expect(e.message).toMatch(message);
+  });
+});

@@ -1,0 +1,175 @@
+import { Fn, IResolveContext, ITerraformIterator, Lazy, Token, ref } from "cdktf";
+import { LoopbackPolicyError } from "../policy/errors";
+import { HostSpec } from "../policy/fleet";
+import { Host } from "../policy/model";
+import { quoteValue } from "../policy/quote";
+import { HostEntry, hostFacts } from "./host-entries";
+import { Precondition, deferredPreconditions } from "./preconditions";
+
+/**
+ * Hosts that Terraform expands from a collection: one host per element of `forEach` (a `map(object)` variable,
+ * another resource's `for_each`, a list), all sharing this entry's policy and connection settings, each named by
+ * its element's key. Adding an element to the collection adds a host to the policy, with no code change.
+ *
+ * The connection fields take tokens from the iterator (`it.getString("address")`, `Token.asNumber(it.getNumber("port"))`),
+ * checked by Terraform with the same messages as literal values. The element keys must be known at plan time
+ * (Terraform's rule for `for_each`) and be usable host names (1-63 letters, digits, '.', '_', '-'), unique across
+ * the policy's hosts and sets: Terraform checks both before any host is touched.
+ */
+export interface HostSetSpec extends HostSpec {
+  /**
+   * The set's name (not a host's): its hosts are in the resource `<type>.<id>_<name>["<key>"]`. 1-63 letters,
+   * digits, '_' or '-', starting with a letter.
+   */
+  readonly name: string;
+  /**
+   * The collection: `TerraformIterator.fromMap(variable.value)`, `TerraformIterator.fromResources(instances)`
+   * (a resource with `for_each`), `TerraformIterator.fromList(names)`, or any other cdktf iterator.
+   */
+  readonly forEach: ITerraformIterator;
+}
+
+/** The host sets of the props, checked for shape: the specs without their collection (for validation), and the collections. */
+export function checkHostSets(value: unknown): { specs: HostSpec[]; iterators: ITerraformIterator[] } {
+  if (value === undefined) return { specs: [], iterators: [] };
+  if (!Array.isArray(value)) {
+    throw new LoopbackPolicyError("hostSets", `${quoteValue(value)} is not a list`, "pass a list: hostSets: [{ name: \"web\", forEach: it, address: it.getString(\"address\") }]");
+  }
+  const specs: HostSpec[] = [];
+  const iterators: ITerraformIterator[] = [];
+  value.forEach((set: unknown, i) => {
+    if (set === null || typeof set !== "object" || Array.isArray(set)) {
+      throw new LoopbackPolicyError(`hostSets[${i}]`, `${quoteValue(set)} is not an object`, "give { name, forEach, address } and any connection or policy fields");
+    }
+    const { forEach, ...spec } = set as Record<string, unknown>;
+    if (forEach === null || typeof forEach !== "object" || typeof (forEach as ITerraformIterator)._getForEachExpression !== "function") {
+      throw new LoopbackPolicyError(
+        `hostSets[${i}].forEach`,
+        forEach === undefined ? "missing" : "is not a cdktf iterator",
+        "pass an iterator over the hosts' collection: TerraformIterator.fromMap(variable.value), TerraformIterator.fromResources(instances) or TerraformIterator.fromList(names)",
+      );
+    }
+    specs.push(spec as unknown as HostSpec);
+    iterators.push(forEach as ITerraformIterator);
+  });
+  return { specs, iterators };
+}
+
+/** The key of the element a resource instance is for: `each.key`. */
+export const EACH_KEY: string = Token.asString(ref("each.key"));
+
+/**
+ * What a host-set resource's `input`/`triggers` hold for each instance (the host entry with `each.key` as the name,
+ * its generation computed by Terraform over the facts' values, the policy's script, and `extra`), and the value
+ * whose change replaces the instance (the generation).
+ * @param script the policy's script (a token: the policy-scripts local at the policy's key)
+ */
+export function hostSetInput(template: Host, policyKey: string, script: string, extra: Record<string, string> = {}): { input: string; replace: string } {
+  // Literal values as they are: cdktf writes them as Terraform string literals inside the Fn call (escaping them).
+  const facts = hostFacts(template, policyKey, undefined, { literal: (t) => t, name: EACH_KEY });
+  const generation = Token.asString(Fn.substr(Fn.sha256(Fn.jsonencode(facts)), 0, 8));
+  return { input: Token.asString(Fn.merge([facts, { generation, policy_script: script, ...extra }])), replace: generation };
+}
+
+/**
+ * The end (index of the closing brace) of the interpolation `${...}` that starts at `start` in Terraform template
+ * text, skipping braces inside quoted strings (and the interpolations nested in those).
+ */
+function interpolationEnd(text: string, start: number): number {
+  let depth = 1;
+  let i = start + 2;
+  while (i < text.length) {
+    const ch = text[i];
+    if (ch === '"') {
+      i++;
+      while (i < text.length && text[i] !== '"') {
+        if (text[i] === "\\") i += 2;
+        else if (text.startsWith("${", i)) i = interpolationEnd(text, i) + 1;
+        else i++;
+      }
+    } else if (ch === "{") {
+      depth++;
+    } else if (ch === "}" && --depth === 0) {
+      return i;
+    }
+    i++;
+  }
+  throw new Error(`unbalanced interpolation in ${JSON.stringify(text)}`);
+}
+
+/**
+ * A value as a Terraform expression (to write inside `${...}`): the text cdktf resolves it to, which is template
+ * text (`${each.value.address}`, `web-${each.key}`, or a literal), as an expression: a single interpolation
+ * becomes its expression, anything else a quoted template with its literal parts escaped.
+ */
+export function expressionOf(context: IResolveContext, value: unknown): string {
+  const text = context.resolve(value);
+  if (typeof text !== "string") return JSON.stringify(text);
+  if (text.startsWith("${") && interpolationEnd(text, 0) === text.length - 1) return `(${text.slice(2, -1)})`;
+  let out = "";
+  let i = 0;
+  while (i < text.length) {
+    if (text.startsWith("$${", i)) {
+      out += "$${";
+      i += 3;
+    } else if (text.startsWith("${", i)) {
+      const end = interpolationEnd(text, i);
+      out += text.slice(i, end + 1);
+      i = end + 1;
+    } else {
+      out += text[i] === '"' || text[i] === "\\" ? `\\${text[i]}` : text[i] === "\n" ? "\\n" : text[i];
+      i++;
+    }
+  }
+  return `"${out}"`;
+}
+
+/** Text whose `${X}` placeholders (keys of `values`) become the values' expressions when the stack is synthesized. */
+function lazyExpression(template: string, values: Record<string, unknown>): string {
+  return Lazy.stringValue({
+    produce: (context) => template.replace(/\$\{@([a-z_0-9]+)\}/g, (_m, key: string) => expressionOf(context, values[key])),
+  });
+}
+
+// Terraform's RE2, written without backslashes: the same language as a host name in lib/policy/validate.ts.
+const HOST_NAME_RE = "^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$";
+
+/**
+ * The preconditions of host set `index`: every element's key is a usable host name and is not the name of another
+ * host of the policy (a host named in code, or a key of an earlier set), and the set's token fields hold valid
+ * values for this element (the checks validation gives literal values, with the same messages).
+ * @param staticNames the names of the hosts named in code
+ * @param earlier the collections of the sets before this one
+ */
+export function hostSetPreconditions(template: Host, policyKey: string, index: number, staticNames: readonly string[], earlier: readonly ITerraformIterator[]): Precondition[] {
+  const field = `hostSets[${index}]`;
+  const out: Precondition[] = [
+    {
+      condition: `\${can(regex("${HOST_NAME_RE}", each.key))}`,
+      error_message: `${field} (${template.name}): the key \${jsonencode(each.key)} of its collection is not a usable host name. Fix: key the collection by 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit (it becomes the host's resource key)`,
+    },
+  ];
+  if (staticNames.length > 0) {
+    out.push({
+      condition: `\${!contains(${JSON.stringify(staticNames.map((n) => n.toLowerCase()))}, lower(each.key))}`,
+      error_message: `${field} (${template.name}): the key \${jsonencode(each.key)} of its collection is already the name of a host in hosts (names are compared without case). Fix: rename one of them; two resources converging one host would fight over its rules`,
+    });
+  }
+  earlier.forEach((it, j) => {
+    out.push({
+      condition: lazyExpression("${!contains([for k in try(keys(${@c}), tolist(${@c})) : lower(k)], lower(each.key))}", { c: it._getForEachExpression() }),
+      error_message: `${field} (${template.name}): the key \${jsonencode(each.key)} of its collection is also a key of hostSets[${j}]'s (names are compared without case). Fix: give the hosts of the two sets different keys; two resources converging one host would fight over its rules`,
+    });
+  });
+  const facts = hostFacts(template, policyKey, undefined, { literal: (t) => t, name: EACH_KEY }) as unknown as Record<string, string>;
+  // Each check's text reads a fact as the placeholder ${@field}, made the fact's expression at synth.
+  const checks = deferredPreconditions(template, (_check, f) => `\${@${f}}`);
+  return [...out, ...checks.map((c) => ({ condition: lazyExpression(c.condition, facts), error_message: lazyExpression(c.error_message, facts) }))];
+}
+
+/** The facts of a host set as text for the reviewer (`//` of its resource: Terraform ignores it): tokens as their expressions. */
+export function hostSetComment(template: Host, policyKey: string, forEach: ITerraformIterator): Record<string, unknown> {
+  const facts = hostFacts(template, policyKey, undefined, { literal: (t) => t, name: "" }) as unknown as Partial<HostEntry>;
+  const { name: _name, ...rest } = facts;
+  return { set: template.name, for_each: Token.asString(forEach._getForEachExpression()), facts: rest };
+}
