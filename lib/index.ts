@@ -14,3 +14,4 @@ export { PolicyOptions, LogOptions } from "./policy/options";
 export { FleetSpec, HostSpec, ConnectionSpec, BastionSpec } from "./policy/fleet";
 export { RolloutSpec } from "./policy/rollout";
 export { LoopbackPolicy, LoopbackPolicyProps } from "./constructs/loopback-policy";
+export { HostSetSpec } from "./constructs/host-sets";

@@ -32,6 +32,7 @@ test("the assembly's types are the construct API, nothing of the planner, render
     "cdktf-loopback-policy.ConnectionSpec",
     "cdktf-loopback-policy.FleetSpec",
     "cdktf-loopback-policy.HostSpec",
+    "cdktf-loopback-policy.HostSetSpec",
     "cdktf-loopback-policy.LocalPort",
     "cdktf-loopback-policy.LogOptions",
     "cdktf-loopback-policy.LoopbackPolicy",

@@ -1,6 +1,7 @@
 import { Fn, IResolveContext, ITerraformIterator, Lazy, Token, ref } from "cdktf";
 import { LoopbackPolicyError } from "../policy/errors";
-import { HostSpec } from "../policy/fleet";
+import { ConnectionSpec, HostSpec } from "../policy/fleet";
+import { PolicyOptions } from "../policy/options";
 import { Host } from "../policy/model";
 import { quoteValue } from "../policy/quote";
 import { HostEntry, hostFacts } from "./host-entries";
@@ -16,12 +17,24 @@ import { Precondition, deferredPreconditions } from "./preconditions";
  * (Terraform's rule for `for_each`) and be usable host names (1-63 letters, digits, '.', '_', '-'), unique across
  * the policy's hosts and sets: Terraform checks both before any host is touched.
  */
-export interface HostSetSpec extends HostSpec {
+export interface HostSetSpec extends ConnectionSpec {
   /**
    * The set's name (not a host's): its hosts are in the resource `<type>.<id>_<name>["<key>"]`. 1-63 letters,
    * digits, '_' or '-', starting with a letter.
    */
   readonly name: string;
+  /** The address SSH connects to, for each element: a token from the iterator (`it.getString("address")`). */
+  readonly address: string;
+  /**
+   * Overrides of the fleet policy for every host of the set.
+   * @default the fleet policy
+   */
+  readonly policy?: PolicyOptions;
+  /**
+   * Labels every host of the set carries (literal).
+   * @default {}
+   */
+  readonly labels?: { [key: string]: string };
   /**
    * The collection: `TerraformIterator.fromMap(variable.value)`, `TerraformIterator.fromResources(instances)`
    * (a resource with `for_each`), `TerraformIterator.fromList(names)`, or any other cdktf iterator.
