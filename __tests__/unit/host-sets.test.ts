@@ -196,3 +196,44 @@ describe("GIVEN bad host sets THEN synth fails with a typed error naming the fie
     expect(e.message).toMatch(message);
   });
 });
+
+describe("GIVEN a stack with a host set and a token host WHEN reviewed", () => {
+  const { reviewCli } = require("../../lib/cli/review") as typeof import("../../lib/cli/review");
+  const outdir = mkdtempSync(join(tmpdir(), "lbp-sets-review-"));
+  const app = new App({ outdir });
+  const stack = new TerraformStack(app, "fleet");
+  const fleet = new TerraformVariable(stack, "fleet", { type: FLEET_TYPE });
+  const addr = new TerraformVariable(stack, "addr", { type: "string" });
+  new LoopbackPolicy(stack, "loopback", {
+    resourceType: "terraform_data",
+    hosts: [{ name: "web-1", address: "192.0.2.10" }, { name: "vm-1", address: addr.stringValue }],
+    hostSets: [mapSet(fleet, { policy: { localOnlyPorts: ["tcp/5432"] } })],
+  });
+  app.synth();
+  const run = (format: string) => {
+    let stdout = "";
+    const code = reviewCli(["--dir", outdir, "--no-record", "--format", format], { stdout: (t) => (stdout += t), stderr: () => undefined });
+    return { code, stdout };
+  };
+
+  test("THEN the text review shows what is known now and labels the rest as known after apply", () => {
+    const r = run("text");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('LoopbackPolicy "loopback" (terraform_data): 2 hosts, 1 host set, 2 policies');
+    expect(r.stdout).toMatch(/vm-1 +root@\(known after apply: var\.addr\):22 .* generation \(known after apply\)/);
+    expect(r.stdout).toContain("host set web: one host per key of var.fleet (terraform_data.loopback_web[\"<key>\"])");
+    expect(r.stdout).toContain("root@(known after apply: each.value.address):(known after apply: each.value.port)  SSH agent  host key not pinned  generation (known after apply)");
+    // The set's policy is shown in full: its rules are known before apply.
+    expect(r.stdout).toContain("iptables -A INPUT ! -i lo -p tcp -m multiport --dports 5432 -j DROP");
+  });
+
+  test("THEN the JSON review carries the set with its collection and facts", () => {
+    const c = JSON.parse(run("json").stdout).stacks[0].constructs[0];
+    expect(c.hostSets).toEqual([expect.objectContaining({ name: "web", resource: "terraform_data.loopback_web", forEach: "var.fleet", address: "(known after apply: each.value.address)", user: "root", sudo: "0", keyFile: null, hostKey: "not pinned", bastion: null })]);
+    expect(c.groups.find((g: any) => g.hostSets.length > 0).hostSets).toEqual(["web"]);
+  });
+
+  test("THEN the markdown review has a row for the set", () => {
+    expect(run("markdown").stdout).toMatch(/\| host set `web`: one host per key of var\.fleet .* \| known after apply \|/);
+  });
+});

@@ -338,9 +338,9 @@ describe("diffs, piece by piece", () => {
   test("GIVEN a new policy whose hosts came from two old ones THEN it is compared with the one most of them had", () => {
     const host = (name: string, policy: string) => ({ name, address: "192.0.2.1", port: 22, user: "root", sudo: false, keyFile: null, hostKeyPinned: false, bastion: null, policy, wave: null, generation: "00000000" });
     const settings = { ipv6: "auto", persistence: "auto", verify: "auto", rollbackSeconds: 30, otherFirewall: "fail", enforce: "on-change" };
-    const group = (key: string, hosts: string[], ipv4: string[]) => ({ key, hosts, rules: { ipv4, ipv6: [] }, settings });
-    const before: ReviewStack = { stack: "s", constructs: [{ id: "x", resourceType: "terraform_data", groups: [group("old-a", ["h1", "h2"], ["r1"]), group("old-b", ["h3"], ["r2"])], hosts: [host("h1", "old-a"), host("h2", "old-a"), host("h3", "old-b")], rollout: null }] };
-    const after: ReviewStack = { stack: "s", constructs: [{ id: "x", resourceType: "terraform_data", groups: [group("new", ["h1", "h2", "h3"], ["r1", "r3"])], hosts: [host("h1", "new"), host("h2", "new"), host("h3", "new")], rollout: null }] };
+    const group = (key: string, hosts: string[], ipv4: string[]) => ({ key, hosts, hostSets: [], rules: { ipv4, ipv6: [] }, settings });
+    const before: ReviewStack = { stack: "s", constructs: [{ id: "x", resourceType: "terraform_data", groups: [group("old-a", ["h1", "h2"], ["r1"]), group("old-b", ["h3"], ["r2"])], hosts: [host("h1", "old-a"), host("h2", "old-a"), host("h3", "old-b")], hostSets: [], rollout: null }] };
+    const after: ReviewStack = { stack: "s", constructs: [{ id: "x", resourceType: "terraform_data", groups: [group("new", ["h1", "h2", "h3"], ["r1", "r3"])], hosts: [host("h1", "new"), host("h2", "new"), host("h3", "new")], hostSets: [], rollout: null }] };
     const [c] = diffStacks(before, after).constructs;
     expect(c.policies).toEqual([expect.objectContaining({ key: "new", previousKey: "old-a", rules: { ipv4: { added: ["r3"], removed: [], moved: [] }, ipv6: { added: [], removed: [], moved: [] } } })]);
     expect(c.policiesRemoved).toEqual(["old-a", "old-b"]);
@@ -349,7 +349,7 @@ describe("diffs, piece by piece", () => {
 
   test("GIVEN the state of one synth WHEN another comes THEN it is compared with the last one, and the same one again with the one before", () => {
     const m1: ReviewStack = { stack: "s", constructs: [] };
-    const m2: ReviewStack = { stack: "s", constructs: [{ id: "x", resourceType: "null_resource", groups: [], hosts: [], rollout: null }] };
+    const m2: ReviewStack = { stack: "s", constructs: [{ id: "x", resourceType: "null_resource", groups: [], hosts: [], hostSets: [], rollout: null }] };
     const t = new Date("2026-01-01T00:00:00Z");
     const first = nextRecord(null, m1, t);
     expect(first.baseline).toBeNull();

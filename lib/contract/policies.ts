@@ -15,6 +15,21 @@ export interface SummaryGroup {
   readonly other_firewall: string;
   /** Absent in stacks synthesized before the option existed, and for the default: read it as `on-change`. */
   readonly enforce?: string;
+  /** Names of the host sets with this policy; absent when none. */
+  readonly host_sets?: readonly string[];
+}
+
+/** A host set of a LoopbackPolicy: hosts Terraform expands from a collection, known only at plan time. */
+export interface SynthHostSet {
+  readonly name: string;
+  /** `terraform_data.<id>_<set>`. */
+  readonly resource: string;
+  /** The collection, as the Terraform expression `for_each` reads (`${var.fleet}`). */
+  readonly forEach: string;
+  /** Key of the set's policy. */
+  readonly policy: string;
+  /** Each fact of the set's hosts (not the name): literal, or a Terraform expression such as `${each.value.address}`. */
+  readonly facts: Readonly<Record<string, string>>;
 }
 
 /** A LoopbackPolicy as read back from a synthesized stack: the JSON contract, template escaping undone. */
@@ -38,6 +53,8 @@ export interface SynthPolicy {
   readonly enforced: readonly string[];
   /** The waves in rollout order, from the output `<id>_rollout`; absent without a rollout. */
   readonly rollout?: ReadonlyArray<{ readonly wave: string; readonly hosts: readonly string[] }>;
+  /** The host sets, in order; empty when there are none. */
+  readonly hostSets: readonly SynthHostSet[];
 }
 
 const SUMMARY_SUFFIX = "_summary";
@@ -76,24 +93,30 @@ interface Parts {
   readonly hosts: Array<Record<string, unknown>>;
   /** Without: re-enforcing on every apply. */
   readonly enforce: Array<Record<string, unknown>>;
+  /** Host sets' resources (a destroy-time provisioner and the `//` note of the set), with their names. */
+  readonly sets: Array<{ readonly resource: string; readonly raw: Record<string, unknown> }>;
 }
 
 /** The resources of one construct, each with its `for_each` as the map (read from the local it references). */
 function resourcesOf(id: string, resources: Record<string, unknown>, locals: Record<string, unknown>): Parts | undefined {
-  const reads = `local.${id}_policy_scripts[`;
+  // `[key]`, or `.key` where cdktf writes a host set's lookup of a key that starts with a letter.
+  const reads = new RegExp(`local\\.${id.replace(/[^A-Za-z0-9_]/g, "\\$&")}_policy_scripts[[.]`);
   for (const type of RESOURCE_TYPES) {
     const hosts: Array<Record<string, unknown>> = [];
     const enforce: Array<Record<string, unknown>> = [];
+    const sets: Parts["sets"] = [];
     for (const name of Object.keys(asRecord(resources[type])).sort()) {
       const raw = asRecord(asRecord(resources[type])[name]);
       const local = typeof raw.for_each === "string" ? /^\$\{local\.([A-Za-z0-9_-]+)\}$/.exec(raw.for_each)?.[1] : undefined;
       const res = local === undefined ? raw : { ...raw, for_each: locals[local] };
       const feed = res.input ?? res.triggers;
-      if (res.for_each === undefined || typeof feed !== "string" || !feed.includes(reads)) continue;
+      if (res.for_each === undefined || typeof feed !== "string" || !reads.test(feed)) continue;
       const blocks = Array.isArray(res.provisioner) ? res.provisioner : [];
-      (blocks.some((b) => asRecord(asRecord(b)["remote-exec"]).when === "destroy") ? hosts : enforce).push(res);
+      const owner = blocks.some((b) => asRecord(asRecord(b)["remote-exec"]).when === "destroy");
+      if (owner && asRecord(res["//"]).loopback_policy_host_set !== undefined) sets.push({ resource: `${type}.${name}`, raw: res });
+      else (owner ? hosts : enforce).push(res);
     }
-    if (hosts.length > 0) return { type, hosts, enforce };
+    if (hosts.length > 0 || sets.length > 0) return { type, hosts, enforce, sets };
   }
   return undefined;
 }
@@ -129,7 +152,21 @@ function readPolicy(stack: string, file: string, id: string, parts: Parts, summa
     const stray = g.hosts.find((h) => entries[h] === undefined);
     if (stray !== undefined) throw bad(`output ${id}_summary["${key}"] names host "${stray}", which the resource's for_each does not hold`);
   }
-  const engineText = engineOf(parts.hosts[0]);
+  const hostSets: SynthHostSet[] = parts.sets.map(({ resource, raw }) => {
+    const note = asRecord(asRecord(raw["//"]).loopback_policy_host_set);
+    const facts = asRecord(note.facts);
+    if (typeof note.set !== "string" || typeof note.for_each !== "string" || typeof facts.policy !== "string") throw bad(`${resource} has an unreadable host-set note`);
+    if (summary[facts.policy] === undefined || !(summary[facts.policy].host_sets ?? []).includes(note.set)) {
+      throw bad(`host set "${note.set}" names policy ${facts.policy}, whose summary does not list it`);
+    }
+    const text = Object.fromEntries(Object.entries(facts).filter(([, v]) => typeof v === "string")) as Record<string, string>;
+    return { name: note.set, resource, forEach: note.for_each, policy: facts.policy, facts: text };
+  });
+  for (const [key, g] of Object.entries(summary)) {
+    const stray = (g.host_sets ?? []).find((n) => !hostSets.some((h) => h.name === n));
+    if (stray !== undefined) throw bad(`output ${id}_summary["${key}"] names host set "${stray}", which no resource of the stack carries`);
+  }
+  const engineText = engineOf(parts.hosts[0] ?? parts.sets[0].raw);
   return {
     stack,
     file,
@@ -140,6 +177,7 @@ function readPolicy(stack: string, file: string, id: string, parts: Parts, summa
     entries,
     ...(engineText !== undefined ? { engine: terraformUnliteral(engineText) } : {}),
     enforced: parts.enforce.flatMap((r) => Object.keys(asRecord(r.for_each))).sort(),
+    hostSets,
   };
 }
 

@@ -1,5 +1,5 @@
 import { ConstructChanges, PolicyChange, RuleChanges } from "./diff";
-import { ReviewConstruct, ReviewGroup, ReviewHost, ReviewSettings } from "./model";
+import { ReviewConstruct, ReviewGroup, ReviewHost, ReviewHostSet, ReviewSettings } from "./model";
 import { Review, StackReview } from "./review";
 
 /** `root@192.0.2.11:22 via jump@bastion:22 (sudo)` */
@@ -34,9 +34,30 @@ export function settingPairs(s: ReviewSettings): Array<[string, string]> {
   ];
 }
 
-/** `LoopbackPolicy "loopback" (terraform_data): 3 hosts, 2 policies` */
+/** `LoopbackPolicy "loopback" (terraform_data): 3 hosts, 1 host set, 2 policies` */
 export function constructTitle(c: ReviewConstruct): string {
-  return `LoopbackPolicy "${c.id}" (${c.resourceType}): ${plural(c.hosts.length, "host")}, ${plural(c.groups.length, "policy", "policies")}`;
+  const sets = (c.hostSets ?? []).length > 0 ? `, ${plural(c.hostSets.length, "host set")}` : "";
+  return `LoopbackPolicy "${c.id}" (${c.resourceType}): ${plural(c.hosts.length, "host")}${sets}, ${plural(c.groups.length, "policy", "policies")}`;
+}
+
+/** `one host per key of var.fleet (terraform_data.loopback_web["<key>"])` */
+export function hostSetTitle(s: ReviewHostSet): string {
+  return `one host per key of ${s.forEach} (${s.resource}["<key>"])`;
+}
+
+/** `root@(known after apply: each.value.address):22`, the connection of every host of a set. */
+export function hostSetConnectionText(s: ReviewHostSet): string {
+  const sudo = s.sudo === "1" ? " (sudo)" : s.sudo === "0" ? "" : ` (sudo ${s.sudo})`;
+  return `${s.user}@${s.address}:${s.port}${s.bastion ? ` via ${s.bastion}` : ""}${sudo}`;
+}
+
+/** A policy group's headline count: `3 hosts`, `2 hosts and host set web`. */
+export function groupCount(g: ReviewGroup): string {
+  const sets = g.hostSets ?? [];
+  const hosts = plural(g.hosts.length, "host");
+  if (sets.length === 0) return hosts;
+  const named = `${sets.length === 1 ? "host set" : "host sets"} ${sets.join(", ")}`;
+  return g.hosts.length === 0 ? named : `${hosts} and ${named}`;
 }
 
 /** `canary (web-1) -> fleet-1 (web-2, web-3)`, or null without a rollout. */
@@ -79,6 +100,9 @@ export function hostChangeLines(c: ConstructChanges, code: (s: string) => string
   const lines: string[] = [];
   if (c.hostsAdded.length) lines.push(`hosts added: ${c.hostsAdded.map(code).join(", ")}`);
   if (c.hostsRemoved.length) lines.push(`hosts removed: ${c.hostsRemoved.map(code).join(", ")}`);
+  if (c.hostSetsAdded?.length) lines.push(`host sets added: ${c.hostSetsAdded.map(code).join(", ")}`);
+  if (c.hostSetsRemoved?.length) lines.push(`host sets removed: ${c.hostSetsRemoved.map(code).join(", ")}`);
+  if (c.hostSetsChanged?.length) lines.push(`host sets changed (every host of each re-runs): ${c.hostSetsChanged.map(code).join(", ")}`);
   for (const p of c.policyChanged) lines.push(`policy changed: ${code(p.host)} (${code(p.from)} -> ${code(p.to)})`);
   for (const h of c.entryChanged) lines.push(`entry changed (re-runs): ${code(h.host)} (${h.fields.join(", ")})`);
   if (c.policiesRemoved.length) lines.push(`policies no host has any more: ${c.policiesRemoved.map(code).join(", ")}`);

@@ -27,6 +27,10 @@ export interface ConstructChanges {
   readonly construct: "added" | "removed" | "changed" | "unchanged";
   readonly hostsAdded: readonly string[];
   readonly hostsRemoved: readonly string[];
+  /** Host sets new in this synth, gone from it, or whose policy or connection facts changed (all their hosts re-run). */
+  readonly hostSetsAdded?: readonly string[];
+  readonly hostSetsRemoved?: readonly string[];
+  readonly hostSetsChanged?: readonly string[];
   /** Hosts (present before and now) whose policy changed. */
   readonly policyChanged: ReadonlyArray<{ readonly host: string; readonly from: string; readonly to: string }>;
   /** Hosts with the same policy whose entry changed otherwise (connection facts, rollout wave): they re-run too. */
@@ -47,7 +51,7 @@ export interface StackChanges {
 
 const ENTRY_FIELDS: ReadonlyArray<keyof ReviewHost> = ["address", "port", "user", "sudo", "keyFile", "hostKeyPinned", "bastion", "wave"];
 const SETTINGS: ReadonlyArray<keyof ReviewSettings> = ["ipv6", "persistence", "verify", "rollbackSeconds", "otherFirewall", "enforce"];
-const EMPTY: ReviewConstruct = { id: "", resourceType: "", groups: [], hosts: [], rollout: null };
+const EMPTY: ReviewConstruct = { id: "", resourceType: "", groups: [], hosts: [], hostSets: [], rollout: null };
 
 /** Compare a stack with its previous synth. */
 export function diffStacks(previous: ReviewStack, current: ReviewStack): StackChanges {
@@ -86,7 +90,16 @@ function diffConstruct(id: string, before: ReviewConstruct, after: ReviewConstru
     return policyChange(g, previousKey === null ? null : oldGroups.get(previousKey) ?? null);
   });
   const policiesRemoved = before.groups.filter((g) => !newKeys.has(g.key)).map((g) => g.key);
-  return { id, hostsAdded, hostsRemoved, policyChanged, entryChanged, policies, policiesRemoved };
+  // A model recorded before host sets existed has none.
+  const oldSets = new Map((before.hostSets ?? []).map((h) => [h.name, h]));
+  const nowSets = after.hostSets ?? [];
+  const sets = {
+    hostSetsAdded: nowSets.filter((h) => !oldSets.has(h.name)).map((h) => h.name),
+    hostSetsRemoved: [...oldSets.keys()].filter((n) => !nowSets.some((h) => h.name === n)),
+    hostSetsChanged: nowSets.filter((h) => oldSets.has(h.name) && JSON.stringify(oldSets.get(h.name)) !== JSON.stringify(h)).map((h) => h.name),
+  };
+  const anySets = sets.hostSetsAdded.length + sets.hostSetsRemoved.length + sets.hostSetsChanged.length > 0;
+  return { id, hostsAdded, hostsRemoved, ...(anySets ? sets : {}), policyChanged, entryChanged, policies, policiesRemoved };
 }
 
 /** The old policy most of the group's hosts had (ties: the one listed first); null when none existed before. */
@@ -153,5 +166,5 @@ function lcs(a: readonly string[], b: readonly string[]): string[] {
 }
 
 function isEmpty(c: Omit<ConstructChanges, "construct">): boolean {
-  return c.hostsAdded.length + c.hostsRemoved.length + c.policyChanged.length + c.entryChanged.length + c.policies.length + c.policiesRemoved.length === 0;
+  return c.hostsAdded.length + c.hostsRemoved.length + (c.hostSetsAdded?.length ?? 0) + (c.hostSetsRemoved?.length ?? 0) + (c.hostSetsChanged?.length ?? 0) + c.policyChanged.length + c.entryChanged.length + c.policies.length + c.policiesRemoved.length === 0;
 }

@@ -1,7 +1,7 @@
 import { Review } from "./review";
 import {
-  baselineText, connectionText, constructTitle, familyTitle, hostChangeLines, policyChangeTitle, rolloutText, ruleChangeLines,
-  settingPairs,
+  baselineText, connectionText, constructTitle, familyTitle, groupCount, hostChangeLines, hostSetConnectionText, hostSetTitle,
+  policyChangeTitle, rolloutText, ruleChangeLines, settingPairs,
 } from "./describe";
 
 const code = (s: string) => `\`${s}\``;
@@ -15,11 +15,15 @@ export function formatMarkdown(r: Review): string {
       const rollout = rolloutText(c, code, "→");
       if (rollout !== null) out.push(`**Rollout**, wave after wave: ${rollout}`, "");
       for (const g of c.groups) {
-        out.push(`#### Policy ${code(g.key)}: ${g.hosts.length === 1 ? "1 host" : `${g.hosts.length} hosts`}`, "");
+        out.push(`#### Policy ${code(g.key)}: ${groupCount(g)}`, "");
         out.push("| host | connection | key | host key | generation |", "|---|---|---|---|---|");
         for (const name of g.hosts) {
           const h = c.hosts.find((x) => x.name === name)!;
           out.push(`| ${code(name)} | ${code(connectionText(h))} | ${h.keyFile === null ? "SSH agent" : code(h.keyFile)} | ${h.hostKeyPinned ? "pinned" : "**not pinned**"} | ${code(h.generation)} |`);
+        }
+        for (const name of g.hostSets ?? []) {
+          const set = c.hostSets.find((x) => x.name === name)!;
+          out.push(`| host set ${code(name)}: ${hostSetTitle(set).replace(/\|/g, "\\|")} | ${code(hostSetConnectionText(set))} | ${set.keyFile === null ? "SSH agent" : code(set.keyFile)} | ${set.hostKey === "not pinned" ? "**not pinned**" : set.hostKey} | known after apply |`);
         }
         out.push("", "```sh");
         for (const family of ["ipv4", "ipv6"] as const) out.push(`# ${familyTitle(g, family)}`, ...g.rules[family]);

@@ -1,7 +1,7 @@
 import { Review } from "./review";
 import {
-  baselineText, connectionText, constructTitle, familyTitle, hostChangeLines, hostKeyText, keyText, policyChangeTitle,
-  rolloutText, ruleChangeLines, settingsText,
+  baselineText, connectionText, constructTitle, familyTitle, groupCount, hostChangeLines, hostKeyText, hostSetConnectionText,
+  hostSetTitle, keyText, policyChangeTitle, rolloutText, ruleChangeLines, settingsText,
 } from "./describe";
 
 /** The review for a terminal. */
@@ -13,11 +13,16 @@ export function formatText(r: Review): string {
       const rollout = rolloutText(c);
       if (rollout !== null) out.push(`rollout, wave after wave: ${rollout}`, "");
       for (const g of c.groups) {
-        out.push(`policy ${g.key}: ${g.hosts.length === 1 ? "1 host" : `${g.hosts.length} hosts`}`);
+        out.push(`policy ${g.key}: ${groupCount(g)}`);
         const width = Math.max(...g.hosts.map((n) => n.length));
         for (const name of g.hosts) {
           const h = c.hosts.find((x) => x.name === name)!;
           out.push(`    ${name.padEnd(width)}  ${connectionText(h)}  ${keyText(h)}  ${hostKeyText(h)}  generation ${h.generation}`);
+        }
+        for (const name of g.hostSets ?? []) {
+          const set = c.hostSets.find((x) => x.name === name)!;
+          out.push(`    host set ${name}: ${hostSetTitle(set)}`);
+          out.push(`      ${hostSetConnectionText(set)}  ${set.keyFile === null ? "SSH agent" : `key ${set.keyFile}`}  host key ${set.hostKey}  generation (known after apply)`);
         }
         for (const family of ["ipv4", "ipv6"] as const) {
           out.push(`  ${familyTitle(g, family)}`);
