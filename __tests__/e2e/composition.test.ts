@@ -121,6 +121,29 @@ test("WHEN the same apply runs again THEN nothing runs and no SSH connection is 
   expect(sshCounts()).toEqual(before);
 });
 
+test("THEN loopback-check refuses to guess the hosts known only after apply, and with the state checks them as applied (drift included)", () => {
+  const check = (...args: string[]) => spawnSync("node", [join(__dirname, "..", "..", "bin", "loopback-check.js"), "--dir", e2e.out, "--no-progress", ...args], { encoding: "utf8", env: process.env, timeout: 5 * 60_000 });
+  const blind = check();
+  expect(blind.status).toBe(2);
+  expect(blind.stderr).toContain(`${STACK}/tokens: host lab-1 (its facts are known after apply)`);
+  expect(blind.stderr).toContain(`${STACK}/sets: host set lab (its hosts are known after apply)`);
+  const show = spawnSync("terraform", ["show", "-json"], { cwd: dir, encoding: "utf8", env: process.env });
+  const state = join(e2e.work, "state.json");
+  writeFileSync(state, show.stdout);
+  const ok = check("--state", state);
+  expect([ok.status, ok.stderr]).toEqual([0, ""]);
+  for (const n of ["lab-1", "lab-2", "lab-3"]) expect(ok.stdout).toMatch(new RegExp(`${n}.*compliant`));
+  lab.sh(h["lab-3"], "iptables -D INPUT 2");
+  const drift = check("--state", `${STACK}=${state}`, "--format", "json");
+  expect(drift.status).toBe(3);
+  const hosts = JSON.parse(drift.stdout).hosts;
+  expect(hosts.find((x: any) => x.host === "lab-3").status).toBe("drifted");
+  expect(hosts.find((x: any) => x.host === "lab-2").status).toBe("compliant");
+  // Put it back the way the policy has it (a re-deploy would too).
+  expect(apply(["lab-2", "lab-3"], ['-replace=terraform_data.sets_lab["lab-3"]']).status).toBe(0);
+  expect(managed(h["lab-3"]).length).toBe(4);
+});
+
 test("WHEN a host leaves the map THEN its destroy-time block removes exactly its managed rules; the others keep theirs", () => {
   const r = apply(["lab-3"]);
   expect(r.status).toBe(0);

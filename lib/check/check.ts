@@ -8,6 +8,7 @@ import { HostOutcome, hostOutcome } from "./outcome";
 import { mapBounded } from "./pool";
 import { runSsh } from "./run-ssh";
 import { checkScript } from "./script";
+import { appliedEntries } from "./state";
 import { sshCommand } from "./ssh";
 
 /** A host to check, with what it is checked against. */
@@ -67,25 +68,67 @@ export interface TargetFilter {
   readonly stacks?: readonly string[];
   /** Only these hosts (all when absent or empty). */
   readonly hosts?: readonly string[];
+  /**
+   * Per stack, its Terraform state (`terraform show -json` output, or the state file): hosts are checked as they
+   * were applied, and the hosts of host sets and hosts whose facts are tokens become known.
+   * @default no state: only hosts whose facts are all literal can be checked
+   */
+  readonly states?: ReadonlyMap<string, unknown>;
 }
 
-/** The hosts of a synth to check, in stack, construct and host-name order, each with its script. */
-export function checkTargets(out: SynthOut, filter: TargetFilter = {}): CheckTarget[] {
+/** The hosts to check, and what cannot be checked without the stack's state (`stack/id: what`). */
+export interface Targets {
+  readonly targets: CheckTarget[];
+  readonly unknown: string[];
+}
+
+/**
+ * The hosts of a synth to check, in stack, construct and host-name order, each with its script. With a stack's
+ * state, each host is checked against the entry it was applied with; without, hosts known only after apply (a
+ * token fact, a host set) are listed in `unknown`.
+ */
+export function findTargets(out: SynthOut, filter: TargetFilter = {}): Targets {
   const targets: CheckTarget[] = [];
+  const unknown: string[] = [];
+  const wanted = (host: string) => !filter.hosts?.length || filter.hosts.includes(host);
   for (const stack of out.stacks) {
     if (filter.stacks?.length && !filter.stacks.includes(stack.name)) continue;
+    const state = filter.states?.get(stack.name);
     for (const policy of stack.policies) {
-      for (const host of Object.keys(policy.entries).sort()) {
-        if (filter.hosts?.length && !filter.hosts.includes(host)) continue;
-        targets.push(target(policy, host));
+      const applied = state === undefined ? undefined : appliedEntries(state, policy);
+      const hosts = new Set([...Object.keys(policy.entries), ...(applied?.keys() ?? [])]);
+      for (const host of [...hosts].sort()) {
+        if (!wanted(host)) continue;
+        const entry = desired(policy, host, applied?.get(host));
+        if (entry === undefined) continue;
+        if (Object.values(entry).some((v) => typeof v === "string" && v.includes("${"))) {
+          unknown.push(`${stack.name}/${policy.id}: host ${host} (${applied ? "not in the state: never applied" : "its facts are known after apply"})`);
+          continue;
+        }
+        targets.push({ stack: policy.stack, id: policy.id, host, entry, script: checkScript(policy, host, entry) });
       }
+      if (applied === undefined) for (const set of policy.hostSets) unknown.push(`${stack.name}/${policy.id}: host set ${set.name} (its hosts are known after apply)`);
     }
   }
-  return targets;
+  return { targets, unknown };
 }
 
-function target(policy: SynthPolicy, host: string): CheckTarget {
-  return { stack: policy.stack, id: policy.id, host, entry: policy.entries[host], script: checkScript(policy, host) };
+/**
+ * What a host is checked against: the synth's entry, unless a fact of it is known only after apply, or the host is
+ * a host set's; then how it was applied (the state's entry: address, port, generation...) with the policy the synth
+ * gives it now, so a policy changed since the deploy shows as drift.
+ */
+function desired(policy: SynthPolicy, host: string, applied?: { entry: HostEntry; resource: string }): HostEntry | undefined {
+  const synth = policy.entries[host];
+  if (applied === undefined) return synth;
+  if (synth !== undefined && !Object.values(synth).some((v) => typeof v === "string" && v.includes("${"))) return synth;
+  const set = policy.hostSets.find((s) => s.resource === applied.resource);
+  return { ...applied.entry, policy: set?.policy ?? synth?.policy ?? applied.entry.policy };
+}
+
+/** The hosts of a synth that can be checked without its state (see {@link findTargets}). */
+export function checkTargets(out: SynthOut, filter: TargetFilter = {}): CheckTarget[] {
+  return findTargets(out, filter).targets;
 }
 
 /** Check hosts over SSH, at most `parallelism` at once; results in target order. */

@@ -1,3 +1,4 @@
+import { HostEntry } from "../constructs/host-entries";
 import { SynthOutputError } from "../contract/errors";
 import { SynthPolicy } from "../contract/policies";
 import { engineScript } from "../render/engine";
@@ -12,13 +13,17 @@ const CHECK_DISPATCH = /^\s*check\) lbp_check ;;$/m;
  * final newline), with the facts taken from the host's entry. The engine is the one the provisioners carry, so
  * the host is checked with what was deployed; the library's own engine only when the JSON does not hold one.
  */
-export function checkScript(policy: SynthPolicy, host: string): string {
-  const entry = policy.entries[host];
+export function checkScript(policy: SynthPolicy, host: string, applied?: HostEntry): string {
+  const entry = applied ?? policy.entries[host];
   if (entry === undefined) throw new Error(`${policy.stack}/${policy.id} has no host ${host}`);
   const engine = policy.engine ?? engineScript();
   if (!CHECK_DISPATCH.test(engine)) {
     throw new SynthOutputError("invalid", policy.file, `the engine of LoopbackPolicy "${policy.id}" has no check mode`, "synthesize again with this version of cdktf-loopback-policy (npm run synth) and deploy");
   }
   const facts = hostFactsLine({ mode: "check", host, generation: entry.generation, sudo: entry.sudo });
-  return ["#!/bin/sh", facts, policy.scripts[entry.policy], engine, ""].join("\n");
+  const script = policy.scripts[entry.policy];
+  if (script === undefined) {
+    throw new SynthOutputError("invalid", policy.file, `host "${host}" was applied with policy ${entry.policy}, which this synth of LoopbackPolicy "${policy.id}" does not hold`, "check against the synth that was deployed, or deploy this one first");
+  }
+  return ["#!/bin/sh", facts, script, engine, ""].join("\n");
 }

@@ -2,7 +2,10 @@ import { spawnSync } from "child_process";
 import { resolve } from "path";
 import { SynthOutputError } from "../contract/errors";
 import { readSynthOut } from "../contract/read-out";
-import { checkHosts, checkTargets } from "../check/check";
+import { readFileSync } from "fs";
+import { checkHosts, findTargets } from "../check/check";
+import { StateError, instancesOf } from "../check/state";
+import { SynthOut } from "../contract/read-out";
 import { CHECK_EXIT, checkExitCode } from "../check/exit-code";
 import { formatCheckJson, formatCheckText, progressLine } from "../check/format";
 import { intOption, oneOfOption, parseArgs } from "./args";
@@ -10,7 +13,7 @@ import { UsageError } from "./errors";
 import { CliIo } from "./io";
 
 const USAGE = `usage: loopback-check [--dir cdktf.out] [--format text|json] [--parallelism N] [--host NAME]... [--stack NAME]...
-                      [--connect-timeout S] [--timeout S] [--no-progress]
+                      [--state [STACK=]FILE]... [--connect-timeout S] [--timeout S] [--no-progress]
 
 Connects to each host of the synthesized LoopbackPolicy stacks with the synthesized connection facts and runs
 the host script in check mode, which changes nothing: reports each host compliant, drifted (with what
@@ -21,6 +24,9 @@ converging would do) or unreachable.
   --parallelism N      hosts checked at once (default 10)
   --host NAME          only this host (repeatable)
   --stack NAME         only this stack (repeatable)
+  --state [STACK=]FILE the stack's Terraform state (terraform show -json > FILE, or its .tfstate): hosts known only
+                       after apply (host sets, token addresses) are checked as applied; STACK= may be left out
+                       when one stack is checked (repeatable)
   --connect-timeout S  seconds to connect (default 10)
   --timeout S          seconds a host's whole check may take (default 120)
   --no-progress        no "[n/total] host status" lines on stderr
@@ -32,7 +38,7 @@ exit codes: 0 every host compliant; 3 drift (every host checked); 4 a host unrea
 export async function checkCli(argv: readonly string[], io: CliIo, cwd = process.cwd()): Promise<number> {
   try {
     const args = parseArgs(argv, {
-      dir: "string", format: "string", parallelism: "string", host: "list", stack: "list",
+      dir: "string", format: "string", parallelism: "string", host: "list", stack: "list", state: "list",
       "connect-timeout": "string", timeout: "string", "no-progress": "flag", help: "flag",
     }, "loopback-check --help");
     if (args.help) {
@@ -46,13 +52,22 @@ export async function checkCli(argv: readonly string[], io: CliIo, cwd = process
     const out = readSynthOut(resolve(cwd, (args.dir as string | undefined) ?? "cdktf.out"));
     const hosts = (args.host as string[] | undefined) ?? [];
     const stacks = (args.stack as string[] | undefined) ?? [];
-    const targets = checkTargets(out, { hosts, stacks });
-    const known = checkTargets(out, { stacks });
-    for (const h of hosts) {
-      if (!known.some((t) => t.host === h)) throw new UsageError("--host", `no host ${JSON.stringify(h)} in ${out.dir}`, `use one of ${[...new Set(known.map((t) => t.host))].join(", ")}`);
-    }
     for (const s of stacks) {
       if (!out.stacks.some((x) => x.name === s)) throw new UsageError("--stack", `no LoopbackPolicy stack ${JSON.stringify(s)} in ${out.dir}`, `use one of ${out.stacks.map((x) => x.name).join(", ")}`);
+    }
+    const states = readStates(out, (args.state as string[] | undefined) ?? [], stacks, cwd);
+    const found = findTargets(out, { hosts, stacks, states });
+    const targets = found.targets;
+    const known = findTargets(out, { stacks, states }).targets;
+    for (const h of hosts) {
+      if (!known.some((t) => t.host === h)) throw new UsageError("--host", `no host ${JSON.stringify(h)} in ${out.dir}${states.size ? " or the state" : ""}`, `use one of ${[...new Set(known.map((t) => t.host))].join(", ")}`);
+    }
+    if (found.unknown.length > 0) {
+      throw new UsageError(
+        states.size > 0 ? "--state" : "hosts",
+        `these cannot be checked from the synth alone: ${found.unknown.join("; ")}`,
+        "pass each such stack's state (terraform -chdir=cdktf.out/stacks/STACK show -json > STACK.json; --state STACK=STACK.json), or leave them out with --host/--stack",
+      );
     }
     if (spawnSync("ssh", ["-V"]).error) throw new UsageError("ssh", "the OpenSSH client is not installed", "apt-get install openssh-client (dnf install openssh-clients)");
     const qualified = new Set(targets.map((t) => `${t.stack}/${t.id}`)).size > 1;
@@ -66,10 +81,43 @@ export async function checkCli(argv: readonly string[], io: CliIo, cwd = process
     io.stdout(format === "json" ? formatCheckJson(results, code) : formatCheckText(results));
     return code;
   } catch (e) {
-    if (e instanceof UsageError || e instanceof SynthOutputError) {
+    if (e instanceof UsageError || e instanceof SynthOutputError || e instanceof StateError) {
       io.stderr(`loopback-check: ${e.message}\n`);
       return CHECK_EXIT.usage;
     }
     throw e;
   }
+}
+
+/** The `--state [STACK=]FILE` options as stack name to parsed state. */
+function readStates(out: SynthOut, given: readonly string[], stacks: readonly string[], cwd: string): Map<string, unknown> {
+  const states = new Map<string, unknown>();
+  const names = out.stacks.map((x) => x.name).filter((n) => stacks.length === 0 || stacks.includes(n));
+  for (const g of given) {
+    const eq = g.indexOf("=");
+    const stack = eq > 0 && names.includes(g.slice(0, eq)) ? g.slice(0, eq) : names.length === 1 ? names[0] : undefined;
+    const file = eq > 0 && stack === g.slice(0, eq) ? g.slice(eq + 1) : g;
+    if (stack === undefined) throw new UsageError("--state", `${JSON.stringify(g)} does not say which stack it is the state of`, `write --state STACK=FILE with STACK one of ${names.join(", ")}`);
+    if (states.has(stack)) throw new UsageError("--state", `stack ${stack} is given two states`, "give each stack's state once");
+    let text: string;
+    try {
+      text = readFileSync(resolve(cwd, file), "utf8");
+    } catch (e) {
+      throw new UsageError("--state", `cannot read ${file} (${(e as NodeJS.ErrnoException).code ?? String(e)})`, "give the file terraform show -json wrote, or the stack's .tfstate");
+    }
+    let state: unknown;
+    try {
+      state = JSON.parse(text);
+    } catch {
+      throw new UsageError("--state", `${file} is not JSON`, "write it with terraform show -json (not the plain terraform show)");
+    }
+    try {
+      instancesOf(state);
+    } catch (e) {
+      if (e instanceof StateError) throw new UsageError("--state", `${file} ${e.message}`, "write it with terraform -chdir=cdktf.out/stacks/STACK show -json, or give the stack's .tfstate");
+      throw e;
+    }
+    states.set(stack, state);
+  }
+  return states;
 }

@@ -55,6 +55,8 @@ export interface SynthPolicy {
   readonly rollout?: ReadonlyArray<{ readonly wave: string; readonly hosts: readonly string[] }>;
   /** The host sets, in order; empty when there are none. */
   readonly hostSets: readonly SynthHostSet[];
+  /** Addresses of the resources that carry the hosts named in code (`terraform_data.<id>`, one per wave). */
+  readonly hostResources: readonly string[];
 }
 
 const SUMMARY_SUFFIX = "_summary";
@@ -91,6 +93,8 @@ interface Parts {
   readonly type: SynthPolicy["resourceType"];
   /** With a destroy-time provisioner: the hosts. */
   readonly hosts: Array<Record<string, unknown>>;
+  /** Their addresses, in the same order. */
+  readonly hostAddresses: string[];
   /** Without: re-enforcing on every apply. */
   readonly enforce: Array<Record<string, unknown>>;
   /** Host sets' resources (a destroy-time provisioner and the `//` note of the set), with their names. */
@@ -103,6 +107,7 @@ function resourcesOf(id: string, resources: Record<string, unknown>, locals: Rec
   const reads = new RegExp(`local\\.${id.replace(/[^A-Za-z0-9_]/g, "\\$&")}_policy_scripts[[.]`);
   for (const type of RESOURCE_TYPES) {
     const hosts: Array<Record<string, unknown>> = [];
+    const hostAddresses: string[] = [];
     const enforce: Array<Record<string, unknown>> = [];
     const sets: Parts["sets"] = [];
     for (const name of Object.keys(asRecord(resources[type])).sort()) {
@@ -114,9 +119,12 @@ function resourcesOf(id: string, resources: Record<string, unknown>, locals: Rec
       const blocks = Array.isArray(res.provisioner) ? res.provisioner : [];
       const owner = blocks.some((b) => asRecord(asRecord(b)["remote-exec"]).when === "destroy");
       if (owner && asRecord(res["//"]).loopback_policy_host_set !== undefined) sets.push({ resource: `${type}.${name}`, raw: res });
-      else (owner ? hosts : enforce).push(res);
+      else if (owner) {
+        hosts.push(res);
+        hostAddresses.push(`${type}.${name}`);
+      } else enforce.push(res);
     }
-    if (hosts.length > 0 || sets.length > 0) return { type, hosts, enforce, sets };
+    if (hosts.length > 0 || sets.length > 0) return { type, hosts, hostAddresses, enforce, sets };
   }
   return undefined;
 }
@@ -178,6 +186,7 @@ function readPolicy(stack: string, file: string, id: string, parts: Parts, summa
     ...(engineText !== undefined ? { engine: terraformUnliteral(engineText) } : {}),
     enforced: parts.enforce.flatMap((r) => Object.keys(asRecord(r.for_each))).sort(),
     hostSets,
+    hostResources: parts.hostAddresses,
   };
 }
 
