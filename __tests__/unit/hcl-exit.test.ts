@@ -1,5 +1,5 @@
 import { spawn, spawnSync, SpawnOptions } from "child_process";
-import { cpSync, mkdtempSync, readFileSync, writeFileSync } from "fs";
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
 import { Testing, TerraformLocal, TerraformOutput, TerraformStack } from "cdktf";
@@ -187,4 +187,66 @@ test("GIVEN texts that trip cdktf's HCL renderer (newlines, quotes, backslashes,
   const outputs = (await plan(dir)).planned_values.outputs;
   expect(outputs.from_local.value).toEqual(texts);
   expect(outputs.direct.value).toEqual(texts);
+});
+
+describe("cdktf synth --hcl of host sets and a token host (their preconditions hold quotes and lazy text)", () => {
+  const dir = join(work, "sets");
+  const app = join(work, "sets-app.ts");
+  writeFileSync(app, `
+import { App, TerraformIterator, TerraformStack, TerraformVariable, Token } from ${JSON.stringify(join(ROOT, "node_modules", "cdktf"))};
+import { LoopbackPolicy } from ${JSON.stringify(join(ROOT, "lib", "core"))};
+const app = new App();
+const stack = new TerraformStack(app, "sets");
+const fleet = new TerraformVariable(stack, "fleet", { type: "map(object({ address = string, port = optional(number, 22) }))" });
+const addr = new TerraformVariable(stack, "addr", { type: "string", default: "192.0.2.9" });
+const it = TerraformIterator.fromMap(fleet.value);
+new LoopbackPolicy(stack, "loopback", {
+  resourceType: "terraform_data",
+  hosts: [{ name: "web-1", address: "192.0.2.10" }, { name: "vm-1", address: addr.stringValue }],
+  hostSets: [{ name: "web", forEach: it, address: it.getString("address"), port: Token.asNumber(it.getNumber("port")), policy: { localOnlyPorts: ["tcp/5432"], enforce: "every-apply" } }],
+});
+app.synth();
+`);
+  const planWith = (stackDir: string, vars: string) => {
+    writeFileSync(join(stackDir, "t.auto.tfvars.json"), vars);
+    return spawnSync("terraform", ["plan", "-input=false", "-no-color", "-lock=false", "-refresh=false"], { cwd: stackDir, env: ENV, encoding: "utf8" });
+  };
+  let hclDir = "";
+  let jsonDir = "";
+
+  beforeAll(async () => {
+    mkdirSync(dir, { recursive: true });
+    const cdktf = join(ROOT, "node_modules", ".bin", "cdktf");
+    const appCmd = `${join(ROOT, "node_modules", ".bin", "ts-node")} --transpile-only --project ${join(ROOT, "tsconfig.json")} ${app}`;
+    await Promise.all([
+      run(cdktf, ["synth", "--hcl", "--app", appCmd, "--output", join(dir, "hcl")], { cwd: ROOT }),
+      run(cdktf, ["synth", "--app", appCmd, "--output", join(dir, "json")], { cwd: ROOT }),
+    ]);
+    hclDir = join(dir, "hcl", "stacks", "sets");
+    jsonDir = join(dir, "json", "stacks", "sets");
+    await Promise.all([terraform(hclDir, "init", "-input=false"), terraform(jsonDir, "init", "-input=false")]);
+  });
+
+  test("THEN terraform validate passes with no warning", async () => {
+    const out = await terraform(hclDir, "validate");
+    expect(out).toContain("Success! The configuration is valid.");
+    expect(out).not.toMatch(/Warning/);
+  });
+
+  test("THEN a good map plans the same in HCL as in JSON, and a bad element fails both with the same messages", () => {
+    const good = JSON.stringify({ fleet: { "web-2": { address: "192.0.2.12" } } });
+    for (const d of [hclDir, jsonDir]) {
+      const r = planWith(d, good);
+      expect([r.status, r.stdout]).toEqual([0, expect.stringContaining("Plan: 5 to add, 0 to change, 0 to destroy.")]);
+    }
+    const bad = JSON.stringify({ fleet: { "x y": { address: "1.2.3.999" } } });
+    const messages = [hclDir, jsonDir].map((d) => {
+      const r = planWith(d, bad);
+      expect(r.status).toBe(1);
+      return `${r.stderr}`.replace(/\s+/g, " ").match(/hostSets\[0\][^│]*?(?=\s*(╵|$))/g)?.filter((m) => m.includes("Fix:")).map((m) => m.trim()).sort();
+    });
+    expect(messages[0]).toEqual(messages[1]);
+    expect(messages[0]!.join("\n")).toContain('hostSets[0].address: "1.2.3.999" is not an IPv4/IPv6 host address or DNS name');
+    expect(messages[0]!.join("\n")).toContain('Fix: use e.g. "192.0.2.10"');
+  });
 });

@@ -1,5 +1,5 @@
-import { TerraformElement, TerraformResource } from "cdktf";
-import { terraformLiteral } from "./terraform-text";
+import { DefaultTokenResolver, StringConcat, TerraformElement, TerraformResource, Tokenization } from "cdktf";
+import { quotedTemplateBody, terraformLiteral } from "./terraform-text";
 
 /*
  * `cdktf synth --hcl` (HashiCorp's way off cdktf) writes the values of locals, outputs and overrides with the
@@ -117,6 +117,27 @@ export function fixResourceHcl(resource: TerraformResource): TerraformResource {
             { ...(hclValue(rest) as object), ...(when === undefined ? {} : { when: bare(when) }) },
           ])),
         );
+        // Preconditions: templates whose literal parts hold quotes (`use e.g. "192.0.2.10"`), which the renderer
+        // would put between quotes as they are.
+        // Resolved here (a host set's are lazy), so that the text can be escaped.
+        const checks: unknown = attributes.lifecycle?.precondition;
+        if (Array.isArray(checks)) {
+          const resolver = new DefaultTokenResolver(new StringConcat());
+          // As blocks (`precondition { ... }`) in a typed lifecycle block: a plain list would be written as an
+          // argument, which Terraform refuses.
+          attributes.lifecycle = { isBlock: true, type: "block", value: attributes.lifecycle };
+          attributes.lifecycle.value.precondition = {
+            isBlock: true,
+            type: "list",
+            storageClassType: "list",
+            value: checks.map((c: Record<string, unknown>) =>
+              Object.fromEntries(Object.entries(c).map(([k, raw]) => {
+                const v = Tokenization.resolve(raw, { scope: resource, preparing: false, resolver });
+                return [k, typeof v === "string" && hasTemplateSequence(v) ? quotedTemplateBody(v) : hclValue(v)];
+              })),
+            ),
+          };
+        }
         // Tokens (the stack resolves them, in this string too, to the addresses they stand for).
         const dependsOn: unknown = attributes.depends_on;
         if (Array.isArray(dependsOn) && dependsOn.length > 0 && dependsOn.every((d) => typeof d === "string")) {

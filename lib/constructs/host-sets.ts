@@ -6,6 +6,7 @@ import { Host } from "../policy/model";
 import { quoteValue } from "../policy/quote";
 import { HostEntry, hostFacts } from "./host-entries";
 import { Precondition, deferredPreconditions } from "./preconditions";
+import { interpolationEnd, quotedTemplateBody } from "./terraform-text";
 
 /**
  * Hosts that Terraform expands from a collection: one host per element of `forEach` (a `map(object)` variable,
@@ -85,32 +86,6 @@ export function hostSetInput(template: Host, policyKey: string, script: string, 
 }
 
 /**
- * The end (index of the closing brace) of the interpolation `${...}` that starts at `start` in Terraform template
- * text, skipping braces inside quoted strings (and the interpolations nested in those).
- */
-function interpolationEnd(text: string, start: number): number {
-  let depth = 1;
-  let i = start + 2;
-  while (i < text.length) {
-    const ch = text[i];
-    if (ch === '"') {
-      i++;
-      while (i < text.length && text[i] !== '"') {
-        if (text[i] === "\\") i += 2;
-        else if (text.startsWith("${", i)) i = interpolationEnd(text, i) + 1;
-        else i++;
-      }
-    } else if (ch === "{") {
-      depth++;
-    } else if (ch === "}" && --depth === 0) {
-      return i;
-    }
-    i++;
-  }
-  throw new Error(`unbalanced interpolation in ${JSON.stringify(text)}`);
-}
-
-/**
  * A value as a Terraform expression (to write inside `${...}`): the text cdktf resolves it to, which is template
  * text (`${each.value.address}`, `web-${each.key}`, or a literal), as an expression: a single interpolation
  * becomes its expression, anything else a quoted template with its literal parts escaped.
@@ -119,22 +94,7 @@ export function expressionOf(context: IResolveContext, value: unknown): string {
   const text = context.resolve(value);
   if (typeof text !== "string") return JSON.stringify(text);
   if (text.startsWith("${") && interpolationEnd(text, 0) === text.length - 1) return `(${text.slice(2, -1)})`;
-  let out = "";
-  let i = 0;
-  while (i < text.length) {
-    if (text.startsWith("$${", i)) {
-      out += "$${";
-      i += 3;
-    } else if (text.startsWith("${", i)) {
-      const end = interpolationEnd(text, i);
-      out += text.slice(i, end + 1);
-      i = end + 1;
-    } else {
-      out += text[i] === '"' || text[i] === "\\" ? `\\${text[i]}` : text[i] === "\n" ? "\\n" : text[i];
-      i++;
-    }
-  }
-  return `"${out}"`;
+  return `"${quotedTemplateBody(text)}"`;
 }
 
 /** Text whose `${X}` placeholders (keys of `values`) become the values' expressions when the stack is synthesized. */

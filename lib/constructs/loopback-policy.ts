@@ -236,7 +236,7 @@ export class LoopbackPolicy extends Construct implements ITerraformDependable {
     // exists only when the last wave and every set did (terraform_data: built in, no provider).
     const finals = [...(lastWave ? [lastWave] : []), ...this.hostSets.map((s) => s.resource)];
     if (this.hostSets.length > 0) {
-      const done = new DataResource(this, "converged", { dependsOn: finals });
+      const done = fixResourceHcl(new DataResource(this, "converged", { dependsOn: finals }));
       done.overrideLogicalId(`${name}_converged`);
       this.last = done;
     } else {
