@@ -2,7 +2,7 @@ import { execFileSync, spawnSync } from "child_process";
 import { mkdtempSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
-import { App, DataResource, Fn, TerraformIterator, TerraformStack, TerraformVariable, Testing, Token } from "cdktf";
+import { App, DataResource, Fn, TerraformIterator, TerraformOutput, TerraformStack, TerraformVariable, Testing, Token } from "cdktf";
 import { LoopbackPolicy, LoopbackPolicyProps } from "../../lib/core";
 import { errorOf } from "../support/validation";
 
@@ -236,4 +236,15 @@ describe("GIVEN a stack with a host set and a token host WHEN reviewed", () => {
   test("THEN the markdown review has a row for the set", () => {
     expect(run("markdown").stdout).toMatch(/\| host set `web`: one host per key of var\.fleet .* \| known after apply \|/);
   });
+});
+
+test("GIVEN host sets THEN appliedGeneration takes a set's key (Terraform resolves it); without sets an unknown name is refused at synth", () => {
+  const { policy, stack } = stackWith((_s, fleet) => ({ hostSets: [mapSet(fleet)] }));
+  const out = new TerraformOutput(stack, "g", { value: policy.appliedGeneration("web-7") });
+  out.overrideLogicalId("g");
+  const value: string = JSON.parse(Testing.synth(stack)).output.g.value;
+  expect(value).toContain("local.loopback_applied");
+  expect(value).toContain('"web-7"');
+  const plain = stackWith(() => ({ hosts: [{ name: "web-1", address: "192.0.2.1" }], hostSets: undefined }));
+  expect(errorOf(() => plain.policy.appliedGeneration("web-7")).field).toBe("appliedGeneration(host)");
 });

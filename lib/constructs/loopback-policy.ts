@@ -283,10 +283,11 @@ export class LoopbackPolicy extends Construct implements ITerraformDependable {
 
   /**
    * The generation applied to one host (8 hex digits, the tag of its managed rules): a token, known after apply.
-   * @param host the host's name
+   * @param host the host's name (in `hosts`, or a key of a host set's collection)
    */
   public appliedGeneration(host: string): string {
-    if (!this.fleet.hosts.some((h) => h.name === host)) {
+    // A host set's hosts are known only to Terraform: a name that is none of them fails there, at the lookup.
+    if (this.hostSets.length === 0 && !this.fleet.hosts.some((h) => h.name === host)) {
       throw new LoopbackPolicyError("appliedGeneration(host)", `${JSON.stringify(host)} is not a host of ${this.node.path}`, `use one of: ${this.fleet.hosts.map((h) => h.name).join(", ")}`);
     }
     return Fn.lookupNested(this.appliedHosts, [host, "generation"]) as string;
