@@ -106,13 +106,14 @@ lbp_ufw_unlock() {
   lbp_ufw_lockpid=""
 }
 
-# Converge ufw file $2 of family $1 towards the desired blocks $3 ("" to remove this generation's): writes the new
-# text to $4, what changes to $5 (action <TAB> id), lookalikes to $6. Ours: a block whose comment decodes to exactly
-# lbp:<this generation>:<id>, or lbp:<generation>:<id> of a generation recorded as ours (in $LBP_RECORD). Every other
-# block, a lookalike too, is kept as it is, in its order, below ours.
+# Converge ufw file $2 of family $1 towards the desired blocks $3 ($7: apply, or remove this generation's): writes
+# the new text to $4, what changes to $5 (action <TAB> id), lookalikes to $6. Ours: a block whose comment decodes to
+# exactly lbp:<this generation>:<id> for an id of this policy, or (apply) lbp:<generation>:<id> of a generation
+# recorded as ours (in $LBP_RECORD), which apply replaces. Every other block, a lookalike too, is kept as it is, in
+# its order, below ours.
 lbp_ufw_plan() {
   lbp_ufw_gens=$(tr '\n' ' ' < "$LBP_RECORD/ufw.generations" 2>/dev/null)
-  awk -v desired="$3" -v out="$4" -v report="$5" -v lookalike="$6" -v gen="$LBP_GEN" -v gens=" $lbp_ufw_gens " -v tab="$lbp_tab" '
+  awk -v mode="$7" -v desired="$3" -v out="$4" -v report="$5" -v lookalike="$6" -v gen="$LBP_GEN" -v gens=" $lbp_ufw_gens " -v tab="$lbp_tab" '
     function unhex(h,   i, a, b, s) {
       s = ""
       for (i = 1; i < length(h); i += 2) {
@@ -125,7 +126,7 @@ lbp_ufw_plan() {
     function close_block() { if (cur) { text[nb] = body; cur = 0 } }
     BEGIN {
       nd = 0
-      if (desired != "") while ((getline l < desired) > 0) {
+      while ((getline l < desired) > 0) {
         split(l, f, tab)
         if (f[1] == "B") { nd++; did[nd] = f[2]; dtext[nd] = f[3]; want[f[2]] = nd }
         else if (f[1] == "L") dtext[nd] = dtext[nd] "\n" substr(l, 3)
@@ -155,28 +156,28 @@ lbp_ufw_plan() {
           g = t; sub(/^lbp:/, "", g); sub(/:.*/, "", g)
           if (t !~ /^lbp:[0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f]:[a-z0-9-]+$/) {
             print first > lookalike
-          } else if (g == gen) {
-            if ((id in want) && text[i] == dtext[want[id]] && !(id in have)) { kind[i] = "ok"; have[id] = i }
+          } else if (g == gen && (id in want)) {
+            if (mode == "apply" && text[i] == dtext[want[id]] && !(id in have)) { kind[i] = "ok"; have[id] = i }
             else kind[i] = "ours"
-          } else if (desired != "" && index(gens, " " g " ")) kind[i] = "stale"
-          else if (desired == "") kind[i] = "foreign"
+          } else if (mode == "apply" && g != gen && index(gens, " " g " ")) kind[i] = "stale"
+          else if (mode == "remove" && g != gen && index(gens, " " g " ")) kind[i] = "foreign"
           else print first > lookalike
         }
       }
       n = 0
-      for (j = 1; j <= nd; j++) { n++; order[n] = dtext[j] }
+      if (mode == "apply") for (j = 1; j <= nd; j++) { n++; order[n] = dtext[j] }
       for (i = 1; i <= nb; i++) if (kind[i] == "foreign") { n++; order[n] = text[i] }
       printf "%s", head > out
       for (k = 1; k <= n; k++) printf "\n%s\n", order[k] > out
       printf "\n%s", tail > out
       # What changes, by id, in the order of the desired rules.
-      for (j = 1; j <= nd; j++) {
+      for (j = 1; j <= nd && mode == "apply"; j++) {
         if (!(did[j] in have)) print "added" tab did[j] > report
         else if (have[did[j]] != j) print "moved" tab did[j] > report
       }
       for (i = 1; i <= nb; i++) if (kind[i] == "ours" || kind[i] == "stale") {
         t = text[i]; sub(/\n.*/, "", t); sub(/.* comment=/, "", t); t = unhex(t)
-        print ((kind[i] == "ours" && desired != "") ? "repaired" : "removed") tab t > report
+        print ((kind[i] == "ours" && mode == "apply") ? "repaired" : "removed") tab t > report
       }
     }' "$2"
 }
@@ -184,9 +185,10 @@ lbp_ufw_plan() {
 # Plan family $1: $lbp_work/ufw.$1.{desired,new,report,lookalike}; dies when ufw's file cannot be read as ufw writes it.
 lbp_ufw_plan_family() {
   lbp_ufw_f=$(lbp_ufw_file "$1")
-  if [ "$2" = remove ]; then lbp_ufw_d=""; else lbp_ufw_d="$lbp_work/ufw.$1.desired"; lbp_ufw_desired "$1" "$lbp_ufw_d"; fi
+  lbp_ufw_desired "$1" "$lbp_work/ufw.$1.desired"
   : > "$lbp_work/ufw.$1.lookalike"
-  if ! lbp_ufw_plan "$1" "$lbp_ufw_f" "$lbp_ufw_d" "$lbp_work/ufw.$1.new" "$lbp_work/ufw.$1.report" "$lbp_work/ufw.$1.lookalike"; then
+  : > "$lbp_work/ufw.$1.report"
+  if ! lbp_ufw_plan "$1" "$lbp_ufw_f" "$lbp_work/ufw.$1.desired" "$lbp_work/ufw.$1.new" "$lbp_work/ufw.$1.report" "$lbp_work/ufw.$1.lookalike" "$2"; then
     lbp_die "$1: $lbp_ufw_f is not as ufw writes it ($(cut -f 2 "$lbp_work/ufw.$1.report" | head -n 1)); nothing was changed. Fix: ufw reload (ufw rewrites it on its next change), or repair the file"
   fi
 }
@@ -198,9 +200,9 @@ lbp_ufw_report_lookalikes() {
   done < "$lbp_work/ufw.$1.lookalike"
 }
 
-# "added lo-in, lo-out; moved spoof" from a plan report.
+# "added lo-in, lo-out; moved spoof; removed lbp:<earlier generation>:lo-in" from a plan report.
 lbp_ufw_summary() {
-  awk -F '\t' '{ sub(/^lbp:[^:]*:/, "", $2); if (!($1 in seen)) { order[++n] = $1; seen[$1] = 1 }
+  awk -F '\t' -v gen="$LBP_GEN" '{ if (index($2, "lbp:" gen ":") == 1) $2 = substr($2, length(gen) + 6); if (!($1 in seen)) { order[++n] = $1; seen[$1] = 1 }
     items[$1] = items[$1] (items[$1] == "" ? "" : ", ") $2 }
     END { for (i = 1; i <= n; i++) printf "%s%s %s", (i > 1 ? "; " : ""), order[i], items[order[i]]; print "" }' "$1"
 }
@@ -462,7 +464,8 @@ lbp_ufw_check() {
     lbp_ufw_report_lookalikes "$lbp_fam"
     if ! lbp_ufw_live_ok "$lbp_fam"; then
       lbp_drift=1
-      lbp_say "$lbp_fam: drifted: ufw: $lbp_why; converging would do: $(lbp_ufw_summary "$lbp_work/ufw.$lbp_fam.report")"
+      lbp_ufw_would=$(lbp_ufw_summary "$lbp_work/ufw.$lbp_fam.report")
+      lbp_say "$lbp_fam: drifted: converging would do: ufw: ${lbp_ufw_would:-load $(lbp_ufw_file "$lbp_fam") again} ($lbp_why)"
     elif ! cmp -s "$lbp_work/ufw.$lbp_fam.new" "$(lbp_ufw_file "$lbp_fam")"; then
       lbp_drift=1
       lbp_say "$lbp_fam: drifted: the live ufw rules are in place but not persisted: $(lbp_ufw_file "$lbp_fam") would need $(lbp_ufw_summary "$lbp_work/ufw.$lbp_fam.report") (a reboot or ufw reload would lose them); deploy again"
