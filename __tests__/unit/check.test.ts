@@ -146,6 +146,14 @@ describe("reading a host's result", () => {
     expect(o.drift).toEqual([{ family: "ipv4", changes: "added INPUT/spoof" }, { family: "ipv6", changes: "moved INPUT/lo-in; added OUTPUT/lo-out" }]);
   });
 
+  test("GIVEN a host run through ufw (otherFirewall: manage) THEN compliant says so; drift in ufw's terms is read as drift", () => {
+    const via = "loopback-policy[h] host: ufw is active (ufw status); managing loopback through ufw (otherFirewall: manage)\n";
+    expect(run(0, `${via}loopback-policy[h] ipv4: compliant (ufw: 3 managed rules at the top of /etc/ufw/user.rules, live and persisted)\nloopback-policy[h] result: compliant\n`)).toMatchObject({ status: "compliant", message: "through ufw (otherFirewall: manage)" });
+    const o = run(3, `${via}loopback-policy[h] ipv4: drifted: converging would do: ufw: moved lo-in (ufw-user-input does not start with the managed rules)\nloopback-policy[h] result: drifted\n`);
+    expect(o.status).toBe("drifted");
+    expect(o.drift).toEqual([{ family: "ipv4", changes: "ufw: moved lo-in (ufw-user-input does not start with the managed rules)" }]);
+  });
+
   test("GIVEN otherFirewall skip THEN skipped, saying why", () => {
     expect(run(0, "loopback-policy[h] skipped: ufw is active (ufw status) (otherFirewall: skip); nothing was changed\n")).toMatchObject({ status: "skipped", message: "ufw is active (ufw status) (otherFirewall: skip); nothing was changed" });
   });

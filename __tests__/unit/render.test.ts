@@ -9,6 +9,7 @@ const POLICIES: Array<[string, PolicyOptions]> = [
   ["defaults", {}],
   ["everything", { ipv6: "required", antiSpoofing: "reject", localOnlyPorts: ["tcp/80", "udp/53", "tcp/1000-2000"], localOnlyAction: "reject", allowEstablished: true, logDrops: { prefix: "fw", perMinute: 2 }, persistence: { v4Path: "/etc/a", v6Path: "/etc/b" }, verify: "icmp", rollbackSeconds: 0 }],
   ["minimal", { ipv6: "off", antiSpoofing: "off", persistence: "none", verify: "off", otherFirewall: "ignore" }],
+  ["manage (ufw rules)", { otherFirewall: "manage", antiSpoofing: "reject", localOnlyPorts: ["tcp/80", "udp/53", "tcp/1000-2000"], logDrops: true, allowEstablished: true }],
 ];
 const MODES: ScriptMode[] = ["apply", "confirm", "remove", "check"];
 

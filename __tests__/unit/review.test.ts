@@ -396,3 +396,28 @@ describe("the command line", () => {
     expect(JSON.parse(r.stdout).stacks[0].constructs[0].hosts).toHaveLength(3);
   });
 });
+
+describe("policies that manage the firewall in charge", () => {
+  test("GIVEN otherFirewall: manage THEN the summary carries the ufw rules and review shows them as when ufw is in charge, in every format", () => {
+    const { out } = project();
+    synthTo(out, { fleet: { ...FLEET, hosts: FLEET.hosts!.slice(0, 1), otherFirewall: "manage" } });
+    const ufw = [
+      "ufw allow in on lo comment 'lbp:<generation>:lo-in'",
+      "ufw allow out on lo comment 'lbp:<generation>:lo-out'",
+      "ufw deny in from 127.0.0.0/8 comment 'lbp:<generation>:spoof'",
+      "ufw deny in from ::1 comment 'lbp:<generation>:spoof'",
+    ];
+    const text = run(["--dir", out, "--no-record"]).stdout;
+    expect(text).toContain(`  when ufw is in charge (otherFirewall: manage), at the top of ufw's user rules:\n${ufw.map((u) => `    ${u}`).join("\n")}\n`);
+    const md = run(["--dir", out, "--no-record", "--format", "markdown"]).stdout;
+    expect(md).toContain(`# when ufw is in charge (otherFirewall: manage), at the top of ufw's user rules\n${ufw.join("\n")}\n`);
+    expect(json(["--dir", out, "--no-record"]).stacks[0].constructs[0].groups[0].ufwRules).toEqual(ufw);
+  });
+
+  test("GIVEN no manage policy THEN no ufw rules anywhere", () => {
+    const { out } = project();
+    synthTo(out, { fleet: FLEET });
+    expect(run(["--dir", out, "--no-record"]).stdout).not.toContain("ufw");
+    expect(json(["--dir", out, "--no-record"]).stacks[0].constructs[0].groups[0]).not.toHaveProperty("ufwRules");
+  });
+});

@@ -48,7 +48,9 @@ export function hostOutcome(host: string, run: SshRun): HostOutcome {
   if (run.timedOut) return outcome("unreachable", `no result within ${run.timeoutSeconds}s; the connection was closed`);
   if (run.exitCode === 255) return outcome("unreachable", sshError(errors));
   if (run.exitCode === 3 && drift.length > 0) return outcome("drifted", null, drift);
-  if (run.exitCode === 0 && report.includes("result: compliant")) return outcome("compliant", null);
+  // A host run through the firewall in charge (otherFirewall: "manage") says which: "host: ufw is active (...); managing loopback through ufw ...".
+  const through = report.map((l) => /^host: .*; managing loopback through (\S+) \(otherFirewall: manage\)$/.exec(l)).find((m) => m !== null);
+  if (run.exitCode === 0 && report.includes("result: compliant")) return outcome("compliant", through ? `through ${through[1]} (otherFirewall: manage)` : null);
   const skipped = report.find((l) => l.startsWith("skipped: "));
   if (run.exitCode === 0 && skipped) return outcome("skipped", skipped.slice("skipped: ".length));
   if (failed.length) return outcome("failed", failed.join("; "));

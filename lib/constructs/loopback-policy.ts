@@ -7,6 +7,7 @@ import { Policy } from "../policy/options";
 import { validateFleet } from "../policy/validate";
 import { RolloutSpec } from "../policy/rollout";
 import { RulePlan, planRules, ruleCommand } from "../plan/rules";
+import { planUfw } from "../plan/ufw";
 import { Wave, planWaves } from "../plan/waves";
 import { engineScript } from "../render/engine";
 import { hostFactsLine, hostScriptParts, ScriptMode } from "../render/host-script";
@@ -528,6 +529,8 @@ function summary(groups: ReadonlyMap<string, PolicyGroup>): Record<string, unkno
       other_firewall: g.policy.otherFirewall,
       // Only when not the default, so on-change stacks synthesize as before; readers take absent as on-change.
       ...(g.policy.enforce === "every-apply" ? { enforce: g.policy.enforce } : {}),
+      // Only for manage policies (others synthesize as before): the rules in ufw's terms, used when ufw is in charge.
+      ...(g.policy.otherFirewall === "manage" ? { ufw_rules: planUfw(g.policy).rules.map((r) => r.command) } : {}),
     };
   }
   return out;

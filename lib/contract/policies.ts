@@ -17,6 +17,8 @@ export interface SummaryGroup {
   readonly enforce?: string;
   /** Names of the host sets with this policy; absent when none. */
   readonly host_sets?: readonly string[];
+  /** Only for otherFirewall "manage": the rules as the `ufw` commands used when ufw is in charge, in order. */
+  readonly ufw_rules?: readonly string[];
 }
 
 /** A host set of a LoopbackPolicy: hosts Terraform expands from a collection, known only at plan time. */

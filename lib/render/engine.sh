@@ -648,6 +648,11 @@ LBP_C
 }
 
 lbp_restore_snapshots() {
+  # A backend that armed the guard (engine-<name>.sh) names itself in $LBP_DIR/backend and restores its own way.
+  if [ -s "$LBP_DIR/backend" ]; then
+    "lbp_$(cat "$LBP_DIR/backend")_restore"
+    return
+  fi
   for lbp_f in ipv4 ipv6; do
     [ -f "$LBP_DIR/snapshot.$lbp_f" ] || continue
     "$(lbp_tool "$lbp_f")-restore" -w "$LBP_LOCK_WAIT" -c < "$LBP_DIR/snapshot.$lbp_f" || return 1
@@ -659,7 +664,7 @@ lbp_clear_pending() {
     # The timer's TERM trap kills its own sleep before it exits.
     kill -s TERM "$(cat "$LBP_DIR/timer.pid")" 2>/dev/null || :
   fi
-  rm -f "$LBP_DIR/pending" "$LBP_DIR/changed" "$LBP_DIR/verified" "$LBP_DIR/timer.pid" "$LBP_DIR/snapshot.ipv4" "$LBP_DIR/snapshot.ipv6" "$LBP_DIR/engine.sh"
+  rm -f "$LBP_DIR/pending" "$LBP_DIR/changed" "$LBP_DIR/verified" "$LBP_DIR/timer.pid" "$LBP_DIR"/snapshot.* "$LBP_DIR/engine.sh" "$LBP_DIR/backend"
   lbp_armed=0
 }
 
@@ -1034,6 +1039,19 @@ lbp_remove() {
   if [ -f "$LBP_DIR/owner.$LBP_GEN" ] && [ -n "$LBP_INSTANCE" ] && [ "$(cat "$LBP_DIR/owner.$LBP_GEN")" != "$LBP_INSTANCE" ]; then
     lbp_say "left in place: the rules of generation $LBP_GEN now belong to instance $(cat "$LBP_DIR/owner.$LBP_GEN"), which replaced this one ($LBP_INSTANCE)"
     return 0
+  fi
+  # otherFirewall: manage: a backend removes what it wrote in its firewall's terms (engine-<name>.sh).
+  if [ "$LBP_OTHER_FIREWALL" = manage ]; then
+    lbp_other_firewall
+    if [ -n "$lbp_manager" ] && command -v "lbp_${lbp_manager}_run" >/dev/null 2>&1; then
+      "lbp_${lbp_manager}_run"
+      return 0
+    fi
+    # ufw disabled since: our rules are still in its files.
+    if [ -z "$lbp_manager" ] && command -v lbp_ufw_holds_ours >/dev/null 2>&1 && lbp_ufw_holds_ours; then
+      lbp_ufw_run
+      return 0
+    fi
   fi
   # Every family whose tools work: rules added while IPv6 was on stay in ip6tables when it is later disabled.
   lbp_families=ipv4

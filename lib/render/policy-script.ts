@@ -1,6 +1,7 @@
 import { createHash } from "crypto";
 import { Policy } from "../policy/options";
 import { PlannedRule, RulePlan, ruleCommand } from "../plan/rules";
+import { UfwPlan, planUfw } from "../plan/ufw";
 import { shellQuote } from "./shell";
 
 /** The policy part of a host script, and its key. */
@@ -37,6 +38,9 @@ export function renderPolicyScript(policy: Policy, plan: RulePlan): PolicyScript
     ...[...plan.ipv4, ...plan.ipv6].flatMap(ruleLines),
     "  :",
     "}",
+    // Only a policy that manages the firewall in charge carries the rules in that firewall's terms: every other
+    // policy renders (and keys) exactly as before.
+    ...(policy.otherFirewall === "manage" ? ufwLines(planUfw(policy)) : []),
   ].join("\n");
   const key = createHash("sha256").update(body).digest("hex").slice(0, 12);
   return { key, text: `LBP_POLICY=${shellQuote(key)}\n${body}\n` };
@@ -46,5 +50,24 @@ function ruleLines(rule: PlannedRule): string[] {
   return [
     `  # ${ruleCommand(rule)}`,
     `  lbp_rule ${rule.family} ${rule.chain} ${rule.id} ${shellQuote(rule.match)} ${shellQuote(rule.target)}`,
+  ];
+}
+
+/** `lbp_ufw_rules`: each rule as the `ufw` command a person would type, then one `lbp_ufw_rule` per family. */
+function ufwLines(plan: UfwPlan): string[] {
+  return [
+    "# When ufw is in charge (otherFirewall: manage): the top of ufw's user rules, in this order:",
+    ...plan.notes.map((n) => `# note: ${n}`),
+    "lbp_ufw_rules() {",
+    ...plan.rules.flatMap((rule) => [
+      `  # ${rule.command}`,
+      ...(["ipv4", "ipv6"] as const).flatMap((f) => {
+        const r = rule[f];
+        if (!r) return [];
+        return [`  lbp_ufw_rule ${f} ${rule.id} ${shellQuote(r.tuple)} ${r.lines.map(shellQuote).join(" ")} -- ${r.live.map(shellQuote).join(" ")}`];
+      }),
+    ]),
+    "  :",
+    "}",
   ];
 }

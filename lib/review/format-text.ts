@@ -28,6 +28,10 @@ export function formatText(r: Review): string {
           out.push(`  ${familyTitle(g, family)}`);
           for (const rule of g.rules[family]) out.push(`    ${rule}`);
         }
+        if (g.ufwRules) {
+          out.push("  when ufw is in charge (otherFirewall: manage), at the top of ufw's user rules:");
+          for (const rule of g.ufwRules) out.push(`    ${rule}`);
+        }
         out.push(`  ${settingsText(g.settings)}`, "");
       }
     }

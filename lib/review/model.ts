@@ -71,6 +71,8 @@ export interface ReviewGroup {
   /** The ordered rules per family, as iptables/ip6tables commands. */
   readonly rules: { readonly ipv4: readonly string[]; readonly ipv6: readonly string[] };
   readonly settings: ReviewSettings;
+  /** Only for otherFirewall "manage": the rules as `ufw` commands, used when ufw is in charge of a host. */
+  readonly ufwRules?: readonly string[];
 }
 
 /** One LoopbackPolicy construct. */
@@ -115,6 +117,7 @@ function reviewConstruct(p: SynthPolicy): ReviewConstruct {
       otherFirewall: g.other_firewall,
       enforce: g.enforce ?? "on-change",
     },
+    ...(g.ufw_rules ? { ufwRules: [...g.ufw_rules] } : {}),
   }));
   groups.sort((a, b) => b.hosts.length - a.hosts.length || b.hostSets.length - a.hostSets.length || a.key.localeCompare(b.key));
   const hosts: ReviewHost[] = Object.entries(p.entries)
