@@ -325,6 +325,10 @@ lbp_other_firewall() {
     # A table iptables-nft would not create is someone else's; with iptables-legacy (or none), every table is.
     lbp_nft=$(nft list tables 2>/dev/null | while read -r lbp_k lbp_f lbp_n; do
       [ "$lbp_k" = table ] || continue
+      # Our own table (issue 13) is nobody else's ruleset, when it holds only what loopback-policy writes.
+      if [ "$lbp_f $lbp_n" = "inet loopback_policy" ] && command -v lbp_nftables_table_ours >/dev/null 2>&1 && lbp_nftables_table_ours; then
+        continue
+      fi
       if [ "$lbp_backend_nft" = 1 ]; then
         case "$lbp_f $lbp_n" in
           "ip filter" | "ip nat" | "ip mangle" | "ip raw" | "ip security") continue ;;
@@ -648,6 +652,11 @@ LBP_C
 }
 
 lbp_restore_snapshots() {
+  # @backends (issue 13): a backend that armed the guard wrote its name to armed-by and restores its own snapshot.
+  if [ -s "$LBP_DIR/armed-by" ]; then
+    "lbp_$(cat "$LBP_DIR/armed-by")_restore"
+    return
+  fi
   for lbp_f in ipv4 ipv6; do
     [ -f "$LBP_DIR/snapshot.$lbp_f" ] || continue
     "$(lbp_tool "$lbp_f")-restore" -w "$LBP_LOCK_WAIT" -c < "$LBP_DIR/snapshot.$lbp_f" || return 1
@@ -660,6 +669,8 @@ lbp_clear_pending() {
     kill -s TERM "$(cat "$LBP_DIR/timer.pid")" 2>/dev/null || :
   fi
   rm -f "$LBP_DIR/pending" "$LBP_DIR/changed" "$LBP_DIR/verified" "$LBP_DIR/timer.pid" "$LBP_DIR/snapshot.ipv4" "$LBP_DIR/snapshot.ipv6" "$LBP_DIR/engine.sh"
+  # @backends (issue 13): a backend's marker and snapshot go with the guard.
+  rm -f "$LBP_DIR/armed-by" "$LBP_DIR/snapshot.nftables"
   lbp_armed=0
 }
 
@@ -1034,6 +1045,19 @@ lbp_remove() {
   if [ -f "$LBP_DIR/owner.$LBP_GEN" ] && [ -n "$LBP_INSTANCE" ] && [ "$(cat "$LBP_DIR/owner.$LBP_GEN")" != "$LBP_INSTANCE" ]; then
     lbp_say "left in place: the rules of generation $LBP_GEN now belong to instance $(cat "$LBP_DIR/owner.$LBP_GEN"), which replaced this one ($LBP_INSTANCE)"
     return 0
+  fi
+  # @backends (issue 13): with otherFirewall "manage", what a backend added is removed by that backend, also when
+  # its firewall is no longer the one in charge.
+  if [ "$LBP_OTHER_FIREWALL" = manage ]; then
+    lbp_other_firewall
+    if [ -n "$lbp_manager" ] && command -v "lbp_${lbp_manager}_run" >/dev/null 2>&1; then
+      "lbp_${lbp_manager}_run"
+      exit 0
+    fi
+    if command -v lbp_nftables_present >/dev/null 2>&1 && lbp_nftables_present; then
+      lbp_nftables_run
+      exit 0
+    fi
   fi
   # Every family whose tools work: rules added while IPv6 was on stay in ip6tables when it is later disabled.
   lbp_families=ipv4
