@@ -144,7 +144,9 @@ describe("native nftables in charge, otherFirewall manage", () => {
     const [a, b] = [`lbpa${process.pid % 10000}`, `lbpb${process.pid % 10000}`];
     execFileSync("ip", ["link", "add", a, "netns", h.ns, "type", "veth", "peer", "name", b, "netns", peer.ns]);
     h.sh(`ip addr add 10.231.7.1/24 dev ${a} && ip link set ${a} up && sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.${a}.rp_filter=0 net.ipv4.conf.${a}.route_localnet=1 net.ipv4.conf.${a}.accept_local=1`);
-    peer.sh(`ip addr add 10.231.7.2/24 dev ${b} && ip link set ${b} up`);
+    // A static neighbour: an ARP request sent for a packet from 127.0.0.1 would carry that source and be ignored.
+    const mac = h.sh(`cat /sys/class/net/${a}/address`).trim();
+    peer.sh(`ip addr add 10.231.7.2/24 dev ${b} && ip link set ${b} up && ip neigh replace 10.231.7.1 lladdr ${mac} dev ${b} nud permanent`);
     ok(h.run("apply", { ...manage, localOnlyPorts: ["tcp/8080"], rollbackSeconds: 0 }));
     expect(rulesOf(h, "inet loopback_policy input")).toContain('tcp dport 8080 counter drop comment "lbp:0badc0de:local-tcp"');
 
@@ -219,14 +221,20 @@ for _ in range(5): s.sendto(ip + udp, ('10.231.7.1', 0))
     expect(h.loopbackWorks("::1")).toBe(true);
   });
 
-  test("GIVEN only our table is left (the user's ruleset was flushed) THEN a plain iptables run does not take our table for another firewall; a table of ours someone changed is refused", () => {
+  test("GIVEN only our table is left (the user's ruleset was flushed) THEN a plain iptables run does not take our table for another firewall", () => {
     const h = nftHost("nft-detect");
     ok(h.run("apply", { ...manage, rollbackSeconds: 0 }));
     h.sh("nft delete table inet filter && nft delete table ip extra");
     const plain = h.run("apply", { rollbackSeconds: 0, persistence: "none" });
     expect(plain.stderr).not.toMatch(/native nftables ruleset is loaded/);
     expect(plain.status).toBe(0);
-    // Someone adds a rule of their own to our table: it is nobody's ruleset we may take for ours.
+    expect(plain.stdout).toContain("ipv4: added INPUT/lo-in");
+  });
+
+  test("GIVEN our table changed by someone else (a rule of theirs in it) THEN a plain iptables run takes it for another firewall, and manage refuses naming the rule; nothing changes", () => {
+    const h = nftHost("nft-tamper");
+    ok(h.run("apply", { ...manage, rollbackSeconds: 0 }));
+    h.sh("nft delete table inet filter && nft delete table ip extra");
     h.sh("nft add rule inet loopback_policy input tcp dport 7 drop");
     const before = ruleset(h);
     const fail = h.run("apply", { rollbackSeconds: 0, persistence: "none" });
