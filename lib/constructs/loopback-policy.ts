@@ -7,6 +7,7 @@ import { Policy } from "../policy/options";
 import { validateFleet } from "../policy/validate";
 import { RolloutSpec } from "../policy/rollout";
 import { RulePlan, planRules, ruleCommand } from "../plan/rules";
+import { nftCommands, planNftables } from "../plan/nftables";
 import { Wave, planWaves } from "../plan/waves";
 import { engineScript } from "../render/engine";
 import { hostFactsLine, hostScriptParts, ScriptMode } from "../render/host-script";
@@ -440,6 +441,8 @@ function summary(groups: ReadonlyMap<string, PolicyGroup>): Record<string, unkno
       other_firewall: g.policy.otherFirewall,
       // Only when not the default, so on-change stacks synthesize as before; readers take absent as on-change.
       ...(g.policy.enforce === "every-apply" ? { enforce: g.policy.enforce } : {}),
+      // Only for otherFirewall "manage": the same policy as nft commands, for hosts run by native nftables.
+      ...(g.policy.otherFirewall === "manage" ? { nft_rules: nftCommands(planNftables(g.policy)) } : {}),
     };
   }
   return out;

@@ -15,6 +15,8 @@ export interface SummaryGroup {
   readonly other_firewall: string;
   /** Absent in stacks synthesized before the option existed, and for the default: read it as `on-change`. */
   readonly enforce?: string;
+  /** Only for otherFirewall "manage": the rules as nft commands, for when native nftables is in charge. */
+  readonly nft_rules?: readonly string[];
 }
 
 /** A LoopbackPolicy as read back from a synthesized stack: the JSON contract, template escaping undone. */

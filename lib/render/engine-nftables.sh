@@ -583,7 +583,7 @@ lbp_nt_check() {
     exit 3
   fi
   if ! lbp_nt_persisted; then
-    lbp_say "nftables: drifted: the live rules are in place but not persisted: $lbp_why (a reboot would lose them); deploy again"
+    lbp_say "nftables: drifted: converging would do: persist the live rules ($lbp_why: a reboot would lose them)"
     lbp_say "result: drifted"
     exit 3
   fi

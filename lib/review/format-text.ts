@@ -23,6 +23,10 @@ export function formatText(r: Review): string {
           out.push(`  ${familyTitle(g, family)}`);
           for (const rule of g.rules[family]) out.push(`    ${rule}`);
         }
+        if (g.nftRules) {
+          out.push("  when nftables is in charge (otherFirewall: manage):");
+          for (const rule of g.nftRules) out.push(`    ${rule}`);
+        }
         out.push(`  ${settingsText(g.settings)}`, "");
       }
     }

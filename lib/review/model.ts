@@ -37,6 +37,8 @@ export interface ReviewGroup {
   /** The ordered rules per family, as iptables/ip6tables commands. */
   readonly rules: { readonly ipv4: readonly string[]; readonly ipv6: readonly string[] };
   readonly settings: ReviewSettings;
+  /** Only for otherFirewall "manage": the rules as nft commands, applied when native nftables is in charge. */
+  readonly nftRules?: readonly string[];
 }
 
 /** One LoopbackPolicy construct. */
@@ -78,6 +80,7 @@ function reviewConstruct(p: SynthPolicy): ReviewConstruct {
       otherFirewall: g.other_firewall,
       enforce: g.enforce ?? "on-change",
     },
+    ...(g.nft_rules ? { nftRules: [...g.nft_rules] } : {}),
   }));
   groups.sort((a, b) => b.hosts.length - a.hosts.length || a.key.localeCompare(b.key));
   const hosts: ReviewHost[] = Object.entries(p.entries)
