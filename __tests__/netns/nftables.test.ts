@@ -265,4 +265,22 @@ for _ in range(5): s.sendto(ip + udp, ('10.231.7.1', 0))
     expect(r.stderr).toContain("iptables-nft's chain INPUT of table ip filter is loaded beside the native nftables ruleset");
     expect(ruleset(g)).toBe(before);
   });
+
+  test("GIVEN our lo accept deleted from one chain, then the include line removed WHEN check runs THEN it exits 3 naming what converging would do, and changes nothing", () => {
+    const h = nftHost("nft-drift");
+    ok(h.run("apply", manage));
+    ok(h.run("confirm", manage));
+    const handle = h.sh("nft -a list chain ip extra in").match(/comment "lbp:0badc0de:lo-in" # handle (\d+)/)![1];
+    h.sh(`nft delete rule ip extra in handle ${handle}`);
+    const live = ruleset(h);
+    const c = h.run("check", manage);
+    expect(c.status).toBe(3);
+    expect(c.stdout).toContain("nftables: drifted: converging would do: ip extra in: added lo-in");
+    expect(ruleset(h)).toBe(live);
+    ok(h.run("apply", { ...manage, rollbackSeconds: 0 }));
+    writeFileSync(join("/etc/netns", h.ns, "nftables.conf"), USER_CONF);
+    const p = h.run("check", manage);
+    expect(p.status).toBe(3);
+    expect(p.stdout).toContain(`nftables: drifted: converging would do: persist the live rules (/etc/nftables.conf does not include ${recordFile(h)}: a reboot would lose them)`);
+  });
 });

@@ -1,4 +1,10 @@
-import { NftStatement, PolicyOptions, nftCommand, nftCommands, planNftables, planRules, renderPolicyScript, validateFleet } from "../../lib/core";
+import { mkdtempSync, rmSync } from "fs";
+import { tmpdir } from "os";
+import { join } from "path";
+import { App, TerraformStack } from "cdktf";
+import { hostOutcome } from "../../lib/check/outcome";
+import { reviewCli } from "../../lib/cli/review";
+import { LoopbackPolicy, NftStatement, PolicyOptions, nftCommand, nftCommands, planNftables, planRules, renderPolicyScript, validateFleet } from "../../lib/core";
 
 const policyOf = (policy: PolicyOptions = {}) => validateFleet({ hosts: [{ name: "h", address: "192.0.2.1" }], ...policy }).hosts[0].policy;
 const plan = (policy: PolicyOptions = {}) => planNftables(policyOf(policy));
@@ -89,5 +95,43 @@ describe("policy script", () => {
 
   test.each(["fail", "skip", "ignore"] as const)("GIVEN otherFirewall %s THEN no nft part is rendered", (otherFirewall) => {
     expect(script({ otherFirewall })).not.toContain("nft");
+  });
+});
+
+describe("review and check", () => {
+  const review = (policy: PolicyOptions, format: string) => {
+    const dir = mkdtempSync(join(tmpdir(), "lbp-nft-review-"));
+    try {
+      const app = new App({ outdir: join(dir, "cdktf.out") });
+      new LoopbackPolicy(new TerraformStack(app, "s"), "loopback", { resourceType: "terraform_data", hosts: [{ name: "web-1", address: "192.0.2.11" }], ...policy });
+      app.synth();
+      let out = "";
+      reviewCli(["--dir", join(dir, "cdktf.out"), "--format", format, "--no-record"], { stdout: (t) => (out += t), stderr: () => undefined });
+      return out;
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  };
+
+  test("GIVEN a manage policy THEN review shows its nft rules when nftables is in charge (text, markdown, json)", () => {
+    const text = review({ otherFirewall: "manage" }, "text");
+    expect(text).toContain("  when nftables is in charge (otherFirewall: manage):\n    nft add table inet loopback_policy\n");
+    expect(text).toContain('    nft add rule inet loopback_policy input ip saddr 127.0.0.0/8 counter drop\n');
+    expect(review({ otherFirewall: "manage" }, "markdown")).toContain("# when nftables is in charge (otherFirewall: manage)\nnft add table inet loopback_policy\n");
+    const groups = JSON.parse(review({ otherFirewall: "manage" }, "json")).stacks[0].constructs[0].groups;
+    expect(groups[0].nftRules[0]).toBe("nft add table inet loopback_policy");
+  });
+
+  test("GIVEN no manage policy THEN review has no nft part", () => {
+    expect(review({}, "text")).not.toContain("nft");
+    expect(JSON.parse(review({}, "json")).stacks[0].constructs[0].groups[0].nftRules).toBeUndefined();
+  });
+
+  test("GIVEN a host run by native nftables THEN check says so, and reads its drift", () => {
+    const head = "loopback-policy[h] host: native nftables in charge (nftables v1.0.6); policy abc; generation 0badc0de\n";
+    const run = (exitCode: number, stdout: string) => hostOutcome("h", { exitCode, stdout: head + stdout, stderr: "", timedOut: false, timeoutSeconds: 120 });
+    expect(run(0, "loopback-policy[h] result: compliant\n")).toMatchObject({ status: "compliant", message: "run by native nftables (otherFirewall: manage)" });
+    expect(run(3, "loopback-policy[h] nftables: drifted: converging would do: ip extra in: added lo-in\nloopback-policy[h] result: drifted\n"))
+      .toMatchObject({ status: "drifted", drift: [{ family: "nftables", changes: "ip extra in: added lo-in" }] });
   });
 });
