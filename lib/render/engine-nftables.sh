@@ -602,9 +602,9 @@ lbp_nftables_run() {
   esac
 }
 
-# Is anything of ours in nftables (remove must reach it even when nothing else is in charge any more)?
+# Is anything of ours in nftables (remove must reach it even when nothing else is in charge any more)? Our table,
+# or our persisted file. (Not a comment like ours in the ruleset: iptables-nft's own rules show theirs there.)
 lbp_nftables_present() {
   command -v nft >/dev/null 2>&1 || return 1
-  nft list table inet loopback_policy >/dev/null 2>&1 && return 0
-  nft list ruleset 2>/dev/null | grep -q "comment \"lbp:$LBP_GEN:"
+  nft list table inet loopback_policy >/dev/null 2>&1 || [ -f "$LBP_RECORD/loopback-policy.nft" ]
 }
