@@ -283,4 +283,21 @@ for _ in range(5): s.sendto(ip + udp, ('10.231.7.1', 0))
     expect(p.status).toBe(3);
     expect(p.stdout).toContain(`nftables: drifted: converging would do: persist the live rules (/etc/nftables.conf does not include ${recordFile(h)}: a reboot would lose them)`);
   });
+
+  test("GIVEN a manage policy on a host with iptables only (no native table) THEN apply and remove go through iptables as before; GIVEN only our table left THEN remove still takes it", () => {
+    const h = host("nft-iptonly");
+    const r = ok(h.run("apply", { ...manage, rollbackSeconds: 0, persistence: "none" }));
+    expect(r.stdout).toContain("ipv4: added INPUT/lo-in, INPUT/spoof, OUTPUT/lo-out");
+    expect(h.sh("iptables-save -t filter")).toContain('"lbp:0badc0de:lo-in"');
+    const rm = ok(h.run("remove", { ...manage, persistence: "none" }));
+    expect(rm.stdout).toContain("ipv4: removed 3 managed rules of generation 0badc0de");
+    expect(h.sh("iptables-save -t filter")).not.toContain("lbp:");
+
+    const g = nftHost("nft-onlyours");
+    ok(g.run("apply", { ...manage, rollbackSeconds: 0 }));
+    g.sh("nft delete table inet filter && nft delete table ip extra");
+    const gone = ok(g.run("remove", manage));
+    expect(gone.stdout).toContain("nftables: removed generation 0badc0de: deleted table inet loopback_policy");
+    expect(g.sh("nft list ruleset")).toBe("");
+  });
 });
