@@ -255,6 +255,13 @@ for _ in range(5): s.sendto(ip + udp, ('10.231.7.1', 0))
     expect(c.stderr).toMatch(/persistence: refusing to change \/etc\/nftables.conf: \/etc\/nftables.conf belongs to uid 0 with mode 666/);
     expect(confOf(h)).toBe(USER_CONF);
     expect(existsSync(recordFile(h))).toBe(false);
+    // Apply refuses too, before changing anything.
+    ok(h.run("remove", manage));
+    const before0 = ruleset(h);
+    const a = h.run("apply", manage);
+    expect(a.status).toBe(1);
+    expect(a.stderr).toMatch(/persistence: refusing to change \/etc\/nftables.conf: .* mode 666.*; nothing was changed/);
+    expect(ruleset(h)).toBe(before0);
 
     const g = nftHost("nft-ipt");
     if (spawnSync("sh", ["-c", "iptables -V | grep -q nf_tables"]).status !== 0) return;
@@ -299,5 +306,17 @@ for _ in range(5): s.sendto(ip + udp, ('10.231.7.1', 0))
     const gone = ok(g.run("remove", manage));
     expect(gone.stdout).toContain("nftables: removed generation 0badc0de: deleted table inet loopback_policy");
     expect(g.sh("nft list ruleset")).toBe("");
+  });
+
+  test("GIVEN loopback dropped where no base chain of ours can help (netdev ingress on lo) WHEN apply runs THEN verification fails, the previous ruleset is restored and nothing is persisted", () => {
+    const h = nftHost("nft-verify");
+    h.sh("nft add table netdev blocklo && nft add chain netdev blocklo ing '{ type filter hook ingress device lo priority 0; policy drop; }'");
+    const before = ruleset(h);
+    const r = h.run("apply", manage);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/FAILED: verification failed: ipv4: a TCP connection over 127\.0\.0\.1 failed: .*The previous rules were restored; nothing was persisted/);
+    expect(ruleset(h)).toBe(before);
+    expect(confOf(h)).toBe(USER_CONF);
+    expect(existsSync(join(h.env.LBP_STATE_DIR, "pending"))).toBe(false);
   });
 });

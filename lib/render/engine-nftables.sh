@@ -472,6 +472,10 @@ lbp_nt_start() {
 
 lbp_nt_apply() {
   lbp_nt_persist_target
+  # Confirm will have to write the main file: refused now, before anything changes, when it may not be.
+  if [ -n "$lbp_nt_main" ]; then
+    lbp_nt_main_ok || lbp_die "persistence: refusing to change $lbp_nt_main: $lbp_why; nothing was changed. Fix: make it root's alone (chown root:root, chmod 644)"
+  fi
   lbp_nt_pick_families
   lbp_nt_start
   if [ -f "$LBP_DIR/pending" ] && { [ "$(cat "$LBP_DIR/pending")" != "$LBP_GEN" ] || ! lbp_timer_alive; }; then
