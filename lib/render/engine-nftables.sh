@@ -514,11 +514,12 @@ lbp_nt_apply() {
   fi
   if ! lbp_nt_verify; then
     [ "$lbp_changed" = 1 ] || lbp_die "verification failed: $lbp_why. Nothing was changed or persisted"
+    lbp_nt_vwhy=$lbp_why
     if lbp_nt_converge_to "$lbp_work/snapshot.nftables"; then
       lbp_clear_pending
-      lbp_die "verification failed: $lbp_why. The previous rules were restored; nothing was persisted"
+      lbp_die "verification failed: $lbp_nt_vwhy. The previous rules were restored; nothing was persisted"
     fi
-    lbp_die "verification failed: $lbp_why, AND restoring the previous rules failed ($lbp_why): check the host by hand (nft list ruleset)"
+    lbp_die "verification failed: $lbp_nt_vwhy, AND restoring the previous rules failed ($lbp_why): check the host by hand (nft list ruleset)"
   fi
   if [ "$lbp_changed" = 0 ]; then
     [ "$lbp_armed" = 0 ] || lbp_clear_pending
