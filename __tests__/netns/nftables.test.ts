@@ -1,7 +1,7 @@
 import { execFileSync, spawnSync } from "child_process";
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "fs";
 import { join } from "path";
-import { NetnsHost, netnsHosts } from "../support/netns";
+import { NetnsHost, hostScript, netnsHosts } from "../support/netns";
 
 /**
  * otherFirewall: "manage" on a host run by a native nftables ruleset (issue 13): the policy in nft's terms, in a
@@ -318,5 +318,43 @@ for _ in range(5): s.sendto(ip + udp, ('10.231.7.1', 0))
     expect(ruleset(h)).toBe(before);
     expect(confOf(h)).toBe(USER_CONF);
     expect(existsSync(join(h.env.LBP_STATE_DIR, "pending"))).toBe(false);
+  });
+
+  test("GIVEN the RHEL layout (/etc/sysconfig/nftables.conf) THEN confirm adds the include there, a reboot the RHEL way keeps it, remove restores the file", () => {
+    const h = host("nft-rhel");
+    // /etc as this host sees it: an overlay private to the one command's mount namespace (ip netns exec makes one
+    // per command), so the machine's /etc never changes; everything happens in that one command.
+    const up = join(h.dir, "etc-up");
+    const work = join(h.dir, "etc-work");
+    mkdirSync(up);
+    mkdirSync(work);
+    const conf = join(h.dir, "user.conf");
+    writeFileSync(conf, USER_CONF);
+    const script = (mode: "apply" | "confirm" | "remove") => {
+      const f = join(h.dir, `rhel-${mode}.sh`);
+      writeFileSync(f, hostScript(mode, { ...manage, rollbackSeconds: 0 }, "0badc0de"), { mode: 0o644 });
+      return f;
+    };
+    const [apply, confirm, remove] = [script("apply"), script("confirm"), script("remove")];
+    const r = h.try([
+      "set -e",
+      `mount -t overlay overlay -o lowerdir=/etc,upperdir=${up},workdir=${work} /etc`,
+      "mkdir -p /etc/sysconfig && rm -f /etc/nftables.conf",
+      `cp ${conf} /etc/sysconfig/nftables.conf && chmod 644 /etc/sysconfig/nftables.conf`,
+      "nft -f /etc/sysconfig/nftables.conf",
+      `sh ${apply}`, `sh ${confirm}`,
+      "echo '--- conf'; tail -n 1 /etc/sysconfig/nftables.conf",
+      "nft flush ruleset && nft -f /etc/sysconfig/nftables.conf && echo \"--- lbp rules after reboot: $(nft list ruleset | grep -c lbp:)\"",
+      `sh ${remove}`,
+      `cmp /etc/sysconfig/nftables.conf ${conf} && echo '--- conf restored'`,
+    ].join("\n"), h.env);
+    expect(r.stderr).not.toContain("FAILED");
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain(`nftables: persisted (rhel): added one line at the end of /etc/sysconfig/nftables.conf: ${includeLine(h)}`);
+    expect(r.stdout).toContain(`--- conf\n${includeLine(h)}\n`);
+    expect(r.stdout).toContain("--- lbp rules after reboot: 7");
+    expect(r.stdout).toContain("nftables: removed the line");
+    expect(r.stdout).toContain("--- conf restored");
+    expect(existsSync("/etc/sysconfig/nftables.conf")).toBe(false);
   });
 });
