@@ -357,4 +357,24 @@ for _ in range(5): s.sendto(ip + udp, ('10.231.7.1', 0))
     expect(r.stdout).toContain("--- conf restored");
     expect(existsSync("/etc/sysconfig/nftables.conf")).toBe(false);
   });
+
+  test("GIVEN a new generation (a policy change) THEN it takes over our table and rules, the old generation's remove leaves them and the persisted file alone, the new one's restores the host", () => {
+    const h = nftHost("nft-gens");
+    const before = ruleset(h);
+    const A = { generation: "aaaaaaaa" };
+    const B = { generation: "bbbbbbbb" };
+    ok(h.run("apply", manage, A));
+    ok(h.run("confirm", manage, A));
+    const b = ok(h.run("apply", { ...manage, localOnlyPorts: ["tcp/8080"] }, B));
+    expect(b.stdout).toContain("nftables: rewrote table inet loopback_policy; inet filter input: added lo-in, removed lbp:aaaaaaaa:lo-in");
+    ok(h.run("confirm", { ...manage, localOnlyPorts: ["tcp/8080"] }, B));
+    expect(rulesOf(h, "ip extra in")).toEqual(['iif "lo" accept comment "lbp:bbbbbbbb:lo-in"', "tcp dport 22 accept"]);
+    const old = ok(h.run("remove", manage, A));
+    expect(old.stdout).toContain("nftables: left table inet loopback_policy in place: it holds generation(s) bbbbbbbb");
+    expect(old.stdout).toContain(`nftables: left ${recordFile(h)} in place: it is of another generation (bbbbbbbb)`);
+    expect(ok(h.run("check", { ...manage, localOnlyPorts: ["tcp/8080"] }, B)).stdout).toContain("result: compliant");
+    ok(h.run("remove", manage, B));
+    expect(ruleset(h)).toBe(before);
+    expect(confOf(h)).toBe(USER_CONF);
+  });
 });
