@@ -179,8 +179,10 @@ for _ in range(5): s.sendto(ip + udp, ('10.231.7.1', 0))
     expect(h.loopbackWorks("127.0.0.1")).toBe(true);
     h.sh("nft add rule inet filter input tcp dport 2222 accept");
     const deadline = Date.now() + 30_000;
-    while (!existsSync(join(h.env.LBP_STATE_DIR, "rolledback.0badc0de")) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
-    expect(readFileSync(join(h.env.LBP_STATE_DIR, "rollback.log"), "utf8")).toMatch(/rolled back at .*no new SSH connection confirmed generation 0badc0de within 4s/);
+    // The timer marks the rollback, then logs it: poll for the log line (its last step), not the mark.
+    const log = () => (existsSync(join(h.env.LBP_STATE_DIR, "rollback.log")) ? readFileSync(join(h.env.LBP_STATE_DIR, "rollback.log"), "utf8") : "");
+    while (!/rolled back at/.test(log()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
+    expect(log()).toMatch(/rolled back at .*no new SSH connection confirmed generation 0badc0de within 4s/);
     expect(ruleset(h)).toBe(before.replace("\t\tip saddr 198.51.100.7 drop\n", "\t\tip saddr 198.51.100.7 drop\n\t\ttcp dport 2222 accept\n"));
     expect(h.loopbackWorks("127.0.0.1")).toBe(false);
     const c = h.run("confirm", manage);
