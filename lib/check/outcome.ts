@@ -30,7 +30,9 @@ export interface SshRun {
   readonly timeoutSeconds: number;
 }
 
-const DRIFT = /^(ipv[46]): drifted: converging would do: (.*)$/;
+const DRIFT = /^(ipv[46]|nftables): drifted: converging would do: (.*)$/;
+/** The engine's line for a host run by native nftables (otherFirewall: manage). */
+const NFTABLES = /^host: native nftables in charge/;
 
 /**
  * Read a host's check from its exit code and output: ssh exits 255 when it cannot connect or log in; the
@@ -47,10 +49,12 @@ export function hostOutcome(host: string, run: SshRun): HostOutcome {
 
   if (run.timedOut) return outcome("unreachable", `no result within ${run.timeoutSeconds}s; the connection was closed`);
   if (run.exitCode === 255) return outcome("unreachable", sshError(errors));
-  if (run.exitCode === 3 && drift.length > 0) return outcome("drifted", null, drift);
   // A host run through the firewall in charge (otherFirewall: "manage") says which: "host: ufw is active (...); managing loopback through ufw ...".
   const through = report.map((l) => /^host: .*; managing loopback through (\S+) \(otherFirewall: manage\)$/.exec(l)).find((m) => m !== null);
-  if (run.exitCode === 0 && report.includes("result: compliant")) return outcome("compliant", through ? `through ${through[1]} (otherFirewall: manage)` : null);
+  // A host run by native nftables says so, whatever its status.
+  const by = report.some((l) => NFTABLES.test(l)) ? "run by native nftables (otherFirewall: manage)" : through ? `through ${through[1]} (otherFirewall: manage)` : null;
+  if (run.exitCode === 3 && drift.length > 0) return outcome("drifted", by, drift);
+  if (run.exitCode === 0 && report.includes("result: compliant")) return outcome("compliant", by);
   const skipped = report.find((l) => l.startsWith("skipped: "));
   if (run.exitCode === 0 && skipped) return outcome("skipped", skipped.slice("skipped: ".length));
   if (failed.length) return outcome("failed", failed.join("; "));

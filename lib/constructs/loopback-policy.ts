@@ -8,6 +8,7 @@ import { validateFleet } from "../policy/validate";
 import { RolloutSpec } from "../policy/rollout";
 import { RulePlan, planRules, ruleCommand } from "../plan/rules";
 import { planUfw } from "../plan/ufw";
+import { nftCommands, planNftables } from "../plan/nftables";
 import { Wave, planWaves } from "../plan/waves";
 import { engineScript } from "../render/engine";
 import { hostFactsLine, hostScriptParts, ScriptMode } from "../render/host-script";
@@ -531,6 +532,8 @@ function summary(groups: ReadonlyMap<string, PolicyGroup>): Record<string, unkno
       ...(g.policy.enforce === "every-apply" ? { enforce: g.policy.enforce } : {}),
       // Only for manage policies (others synthesize as before): the rules in ufw's terms, used when ufw is in charge.
       ...(g.policy.otherFirewall === "manage" ? { ufw_rules: planUfw(g.policy).rules.map((r) => r.command) } : {}),
+      // Only for otherFirewall "manage": the same policy as nft commands, for hosts run by native nftables.
+      ...(g.policy.otherFirewall === "manage" ? { nft_rules: nftCommands(planNftables(g.policy)) } : {}),
     };
   }
   return out;

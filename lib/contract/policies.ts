@@ -19,6 +19,8 @@ export interface SummaryGroup {
   readonly host_sets?: readonly string[];
   /** Only for otherFirewall "manage": the rules as the `ufw` commands used when ufw is in charge, in order. */
   readonly ufw_rules?: readonly string[];
+  /** Only for otherFirewall "manage": the rules as nft commands, for when native nftables is in charge. */
+  readonly nft_rules?: readonly string[];
 }
 
 /** A host set of a LoopbackPolicy: hosts Terraform expands from a collection, known only at plan time. */

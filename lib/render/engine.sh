@@ -325,6 +325,10 @@ lbp_other_firewall() {
     # A table iptables-nft would not create is someone else's; with iptables-legacy (or none), every table is.
     lbp_nft=$(nft list tables 2>/dev/null | while read -r lbp_k lbp_f lbp_n; do
       [ "$lbp_k" = table ] || continue
+      # Our own table (issue 13) is nobody else's ruleset, when it holds only what loopback-policy writes.
+      if [ "$lbp_f $lbp_n" = "inet loopback_policy" ] && command -v lbp_nftables_table_ours >/dev/null 2>&1 && lbp_nftables_table_ours; then
+        continue
+      fi
       if [ "$lbp_backend_nft" = 1 ]; then
         case "$lbp_f $lbp_n" in
           "ip filter" | "ip nat" | "ip mangle" | "ip raw" | "ip security") continue ;;
@@ -1040,7 +1044,8 @@ lbp_remove() {
     lbp_say "left in place: the rules of generation $LBP_GEN now belong to instance $(cat "$LBP_DIR/owner.$LBP_GEN"), which replaced this one ($LBP_INSTANCE)"
     return 0
   fi
-  # otherFirewall: manage: a backend removes what it wrote in its firewall's terms (engine-<name>.sh).
+  # otherFirewall: manage: a backend (engine-<name>.sh) removes what it wrote in its firewall's terms, also when
+  # its firewall is no longer the one in charge.
   if [ "$LBP_OTHER_FIREWALL" = manage ]; then
     lbp_other_firewall
     if [ -n "$lbp_manager" ] && command -v "lbp_${lbp_manager}_run" >/dev/null 2>&1; then
@@ -1050,6 +1055,11 @@ lbp_remove() {
     # ufw disabled since: our rules are still in its files.
     if [ -z "$lbp_manager" ] && command -v lbp_ufw_holds_ours >/dev/null 2>&1 && lbp_ufw_holds_ours; then
       lbp_ufw_run
+      return 0
+    fi
+    # Our nftables table or persisted file still there.
+    if command -v lbp_nftables_present >/dev/null 2>&1 && lbp_nftables_present; then
+      lbp_nftables_run
       return 0
     fi
   fi

@@ -2,6 +2,7 @@ import { createHash } from "crypto";
 import { Policy } from "../policy/options";
 import { PlannedRule, RulePlan, ruleCommand } from "../plan/rules";
 import { UfwPlan, planUfw } from "../plan/ufw";
+import { NftStatement, nftCommand, planNftables } from "../plan/nftables";
 import { shellQuote } from "./shell";
 
 /** The policy part of a host script, and its key. */
@@ -41,6 +42,9 @@ export function renderPolicyScript(policy: Policy, plan: RulePlan): PolicyScript
     // Only a policy that manages the firewall in charge carries the rules in that firewall's terms: every other
     // policy renders (and keys) exactly as before.
     ...(policy.otherFirewall === "manage" ? ufwLines(planUfw(policy)) : []),
+    // Only for otherFirewall "manage": the same policy in nftables' terms, for when a native nftables ruleset is
+    // in charge (engine-nftables.sh). Other policies render exactly as before.
+    ...(policy.otherFirewall === "manage" ? nftLines(policy) : []),
   ].join("\n");
   const key = createHash("sha256").update(body).digest("hex").slice(0, 12);
   return { key, text: `LBP_POLICY=${shellQuote(key)}\n${body}\n` };
@@ -70,4 +74,21 @@ function ufwLines(plan: UfwPlan): string[] {
     "  :",
     "}",
   ];
+}
+
+/** `lbp_nft_rules`: each statement as the `nft` command a person would type, then one `lbp_nft_rule`. */
+function nftLines(policy: Policy): string[] {
+  const plan = planNftables(policy);
+  return [
+    `# When nftables is in charge: table ${plan.table} (base chains input and output, priority ${plan.priority}) holds these,`,
+    "# and the rules marked \"every\" go to the top of every other filtering base chain on that hook:",
+    "lbp_nft_rules() {",
+    ...plan.statements.flatMap(nftStatementLines),
+    "  :",
+    "}",
+  ];
+}
+
+function nftStatementLines(s: NftStatement): string[] {
+  return [`  # ${nftCommand(s)}`, `  lbp_nft_rule ${s.place} ${s.hook} ${s.id} ${shellQuote(s.rule)}`];
 }

@@ -28,6 +28,7 @@ export function formatMarkdown(r: Review): string {
         out.push("", "```sh");
         for (const family of ["ipv4", "ipv6"] as const) out.push(`# ${familyTitle(g, family)}`, ...g.rules[family]);
         if (g.ufwRules) out.push("# when ufw is in charge (otherFirewall: manage), at the top of ufw's user rules", ...g.ufwRules);
+        if (g.nftRules) out.push("# when nftables is in charge (otherFirewall: manage)", ...g.nftRules);
         out.push("```", "");
         out.push(settingPairs(g.settings).map(([k, v]) => `**${k}** ${code(v)}`).join(" · "), "");
       }

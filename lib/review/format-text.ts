@@ -32,6 +32,10 @@ export function formatText(r: Review): string {
           out.push("  when ufw is in charge (otherFirewall: manage), at the top of ufw's user rules:");
           for (const rule of g.ufwRules) out.push(`    ${rule}`);
         }
+        if (g.nftRules) {
+          out.push("  when nftables is in charge (otherFirewall: manage):");
+          for (const rule of g.nftRules) out.push(`    ${rule}`);
+        }
         out.push(`  ${settingsText(g.settings)}`, "");
       }
     }

@@ -73,6 +73,8 @@ export interface ReviewGroup {
   readonly settings: ReviewSettings;
   /** Only for otherFirewall "manage": the rules as `ufw` commands, used when ufw is in charge of a host. */
   readonly ufwRules?: readonly string[];
+  /** Only for otherFirewall "manage": the rules as nft commands, applied when native nftables is in charge. */
+  readonly nftRules?: readonly string[];
 }
 
 /** One LoopbackPolicy construct. */
@@ -118,6 +120,7 @@ function reviewConstruct(p: SynthPolicy): ReviewConstruct {
       enforce: g.enforce ?? "on-change",
     },
     ...(g.ufw_rules ? { ufwRules: [...g.ufw_rules] } : {}),
+    ...(g.nft_rules ? { nftRules: [...g.nft_rules] } : {}),
   }));
   groups.sort((a, b) => b.hosts.length - a.hosts.length || b.hostSets.length - a.hostSets.length || a.key.localeCompare(b.key));
   const hosts: ReviewHost[] = Object.entries(p.entries)
