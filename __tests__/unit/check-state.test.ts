@@ -67,7 +67,7 @@ test("GIVEN something else THEN it is refused", () => {
 
 test.each([
   ["an address that is an ssh option", { address: "-oProxyCommand=touch /tmp/pwned" }, /address: "-oProxyCommand=touch \/tmp\/pwned" is not an IPv4\/IPv6 address/],
-  ["a host key with a second known_hosts line", { host_key: "ecdsa-sha2-nistp256 AAAA\n@cert-authority * ssh-ed25519 AAAA" }, /hostKey/],
+  ["a host key with a second known_hosts line", { host_key: "ecdsa-sha2-nistp256 AAAA\n@cert-authority * ssh-ed25519 AAAA" }, /host_key is not one "type base64" key/],
   ["a user with a space", { user: "root -oX=y" }, /user/],
   ["a generation that is a command", { generation: "$(reboot)" }, /generation is not 8 hex digits/],
   ["a name other than the key", { name: "web-8" }, /name is "web-8", not the instance key/],
@@ -112,4 +112,29 @@ describe("the CLI", () => {
     expect(r.code).toBe(2);
     expect(r.stderr.replace(dir + "/", "")).toMatch(message);
   });
+});
+
+test.each([
+  ["a port in hex", { port: "0x16" }, /port is not a whole number/],
+  ["a bastion without its user", { bastion_host: "192.0.2.99", bastion_port: "22", bastion_user: "" }, /bastion_user is missing/],
+  ["a host key and a second line", { host_key: "ecdsa-sha2-nistp256 AAAA\n* ssh-ed25519 AAAA" }, /host_key is not one "type base64" key/],
+])("GIVEN a state entry with %s THEN it is refused (what ssh gets is what was validated)", (_what, patch, message) => {
+  const bad = { values: { root_module: { resources: [{ ...shown.values.root_module.resources[1], values: { input: { ...entry("web-7", "192.0.2.27", setKey), ...patch } } }] } } };
+  expect(() => appliedEntries(bad, policy)).toThrow(message);
+});
+
+test("GIVEN a deposed instance (a replaced one whose destroy failed) beside the current one THEN the current one is checked", () => {
+  const current = shown.values.root_module.resources[1];
+  const deposed = { ...current, deposed_key: "00ab", values: { input: { ...entry("web-7", "198.51.100.7", setKey), generation: "ffffffff" } } };
+  expect(appliedEntries({ values: { root_module: { resources: [current, deposed] } } }, policy).get("web-7")!.entry.address).toBe("192.0.2.27");
+  const v4 = { version: 4, resources: [{ mode: "managed", type: "terraform_data", name: "loopback_web", instances: [
+    { index_key: "web-7", attributes: { input: { value: entry("web-7", "192.0.2.27", setKey), type: ["object", {}] } } },
+    { index_key: "web-7", deposed: "00ab", attributes: { input: { value: entry("web-7", "198.51.100.7", setKey), type: ["object", {}] } } },
+  ] }] };
+  expect(appliedEntries(v4, policy).get("web-7")!.entry.address).toBe("192.0.2.27");
+});
+
+test("GIVEN a state that holds none of the policy's hosts (another stack's) THEN the sets are not checked as empty: the check refuses", () => {
+  const t = findTargets(readSynthOut(out), { states: new Map([["fleet", { format_version: "1.0" }]]) });
+  expect(t.unknown).toContain("fleet/loopback: the state given holds none of its hosts (another stack's state, or one from before the first apply)");
 });

@@ -81,12 +81,12 @@ describe("GIVEN the plans Terraform makes of a host-set stack (real terraform pl
   const app = new App({ outdir: dir });
   const stack = new TerraformStack(app, "s");
   const fleet = new TerraformVariable(stack, "fleet", { type: FLEET_TYPE });
-  const names = new TerraformVariable(stack, "names", { type: "list(string)", default: ["db-1"] });
-  const list = TerraformIterator.fromList(names.listValue);
+  const dbs = new TerraformVariable(stack, "dbs", { type: "map(object({ address = string }))", default: { db1: { address: "192.0.2.30" } } });
+  const list = TerraformIterator.fromMap(dbs.value);
   new LoopbackPolicy(stack, "loopback", {
     resourceType: "terraform_data",
     hosts: [{ name: "web-1", address: "192.0.2.5" }],
-    hostSets: [mapSet(fleet, { policy: { localOnlyPorts: ["tcp/5432"] } }), { name: "db", forEach: list, address: "192.0.2.30" }],
+    hostSets: [mapSet(fleet, { policy: { localOnlyPorts: ["tcp/5432"] } }), { name: "db", forEach: list, address: list.getString("address") }],
   });
   app.synth();
   const cwd = join(dir, "stacks", "s");
@@ -106,7 +106,7 @@ describe("GIVEN the plans Terraform makes of a host-set stack (real terraform pl
     expect(r.status).toBe(0);
     expect(r.out).toContain('terraform_data.loopback_web["web-2"] will be created');
     expect(r.out).toContain('terraform_data.loopback_web["web-3"] will be created');
-    expect(r.out).toContain('terraform_data.loopback_db["db-1"] will be created');
+    expect(r.out).toContain('terraform_data.loopback_db["db1"] will be created');
     expect(r.out).toContain('terraform_data.loopback["web-1"] will be created');
   });
 
@@ -123,10 +123,31 @@ describe("GIVEN the plans Terraform makes of a host-set stack (real terraform pl
     expect(r.out).toMatch(message);
   });
 
-  test("WHEN a key of a later set is a key of an earlier one THEN the plan fails naming both sets", () => {
-    const r = plan(JSON.stringify({ fleet: { "db-1": { address: "192.0.2.12" } } }));
+  test.each([
+    ["two elements on one machine", { "web-2": { address: "192.0.2.12" }, "web-3": { address: "192.0.2.12" } }, /hostSets\[0\] \(web\): the element "web-[23]" has the address and port "192\.0\.2\.12:22" of another element of the set/],
+    ["an element on a host of hosts' machine", { "web-2": { address: "192.0.2.5" } }, /hostSets\[0\] \(web\): the element "web-2" has the address and port "192\.0\.2\.5:22" of a host in hosts/],
+    ["an element on a machine of an earlier set", { "web-2": { address: "192.0.2.12" } }, null],
+    ["two keys that differ only in case", { "web-2": { address: "192.0.2.12" }, "WEB-2": { address: "192.0.2.13" } }, /the key "(web|WEB)-2" of its collection differs from another only in case/],
+  ])("WHEN %s THEN the plan fails naming it (or plans, when it is another machine)", (_what, value, message) => {
+    const r = plan(JSON.stringify({ fleet: value }));
+    if (message === null) {
+      expect(r.status).toBe(0);
+      return;
+    }
     expect(r.status).toBe(1);
-    expect(r.out).toMatch(/hostSets\[1\] \(db\): the key "db-1" of its collection is also a key of hostSets\[0\]'s/);
+    expect(r.out).toMatch(message);
+  });
+
+  test("WHEN a host of a later set is on the machine of an earlier set's THEN the plan fails naming the earlier set", () => {
+    const r = plan(JSON.stringify({ fleet: { "web-2": { address: "192.0.2.30" } } }));
+    expect(r.status).toBe(1);
+    expect(r.out).toMatch(/hostSets\[1\] \(db\): the element "db1" has the address and port "192\.0\.2\.30:22" of an element of hostSets\[0\]/);
+  });
+
+  test("WHEN a key of a later set is a key of an earlier one THEN the plan fails naming both sets", () => {
+    const r = plan(JSON.stringify({ fleet: { DB1: { address: "192.0.2.12" } } }));
+    expect(r.status).toBe(1);
+    expect(r.out).toMatch(/hostSets\[1\] \(db\): the key "db1" of its collection is also a key of hostSets\[0\]'s/);
   });
 });
 
@@ -184,8 +205,9 @@ describe("GIVEN bad host sets THEN synth fails with a typed error naming the fie
     ["forEach not an iterator", () => ({ hostSets: [{ name: "web", address: "192.0.2.1", forEach: ["a"] }] }), "hostSets[0].forEach", /is not a cdktf iterator/],
     ["a name with a dot", () => ({ hostSets: [{ ...mapSet(fleetVar()), name: "web.1" }] }), "hostSets[0].name", /is not a usable host set name/],
     ["two sets of one name", () => ({ hostSets: [mapSet(fleetVar()), mapSet(fleetVar())] }), "hostSets[1].name", /is already the name of hostSets\[0\]/],
-    ["a name the policy uses", () => ({ hostSets: [{ ...mapSet(fleetVar()), name: "converged" }] }), "hostSets[0].name", /the name of the policy's own/],
-    ["a literal bad address", () => ({ hostSets: [{ ...mapSet(fleetVar()), address: "999.1.1.1" }] }), "hostSets[0].address", /is not an IPv4\/IPv6 address/],
+    ["a name the policy uses", () => ({ hostSets: [{ ...mapSet(fleetVar()), name: "converged" }] }), "hostSets[0].name", /which is the policy's own <type>\.<id>_converged/],
+    ["a literal address (every host would be one machine)", () => ({ hostSets: [{ ...mapSet(fleetVar()), address: "192.0.2.1" }] }), "hostSets[0].address", /is literal: every host of the set would be that one machine/],
+    ["a name whose enforce resource is another set's name", () => ({ hostSets: [{ ...mapSet(fleetVar()), name: "a", policy: { enforce: "every-apply" } }, { ...mapSet(fleetVar()), name: "a_enforce" }] }), "hostSets[1].name", /gives <type>\.<id>_a_enforce, which is the resource of hostSets\[0\]/],
     ["an unknown field", () => ({ hostSets: [{ ...mapSet(fleetVar()), adress: "x" }] }), "hostSets[0].adress", /unknown field/],
     ["a rollout and no hosts in code", () => ({ hostSets: [mapSet(fleetVar())], rollout: { canary: [] } }), "rollout", /there are none/],
     ["nothing at all", () => ({ hostSets: [] }), "hosts", /the fleet is empty/],

@@ -108,6 +108,11 @@ export function findTargets(out: SynthOut, filter: TargetFilter = {}): Targets {
         targets.push({ stack: policy.stack, id: policy.id, host, entry, script: checkScript(policy, host, entry) });
       }
       if (applied === undefined) for (const set of policy.hostSets) unknown.push(`${stack.name}/${policy.id}: host set ${set.name} (its hosts are known after apply)`);
+      // A state that holds none of the policy's hosts is not this stack's (or is from before its first apply):
+      // its sets would be checked as empty.
+      else if (applied.size === 0 && (policy.hostSets.length > 0 || Object.keys(policy.entries).length > 0)) {
+        unknown.push(`${stack.name}/${policy.id}: the state given holds none of its hosts (another stack's state, or one from before the first apply)`);
+      }
     }
   }
   return { targets, unknown };

@@ -21,7 +21,8 @@ export interface StateInstance {
 export function instancesOf(state: unknown): StateInstance[] {
   const doc = record(state);
   if (record(doc.values).root_module !== undefined) {
-    return arrayOf(record(record(doc.values).root_module).resources).map(record).filter((r) => r.mode === "managed").map((r) => ({
+    // `show -json` lists a deposed object (a replaced instance whose destroy failed) with `deposed_key`.
+    return arrayOf(record(record(doc.values).root_module).resources).map(record).filter((r) => r.mode === "managed" && r.deposed_key === undefined).map((r) => ({
       resource: `${r.type}.${r.name}`,
       key: r.index,
       values: record(r.values),
@@ -29,7 +30,7 @@ export function instancesOf(state: unknown): StateInstance[] {
   }
   if (doc.version === 4 && Array.isArray(doc.resources)) {
     return doc.resources.map(record).filter((r) => r.mode === "managed" && r.module === undefined).flatMap((r) =>
-      arrayOf(r.instances).map(record).map((i) => ({ resource: `${r.type}.${r.name}`, key: i.index_key, values: record(i.attributes) })),
+      arrayOf(r.instances).map(record).filter((i) => i.deposed === undefined).map((i) => ({ resource: `${r.type}.${r.name}`, key: i.index_key, values: record(i.attributes) })),
     );
   }
   if (doc.values === undefined && doc.format_version !== undefined) return []; // `terraform show -json` of an empty state
@@ -71,6 +72,12 @@ function checkApplied(e: Record<string, string>, where: string, key: string): vo
   if (!/^[0-9a-f]{8}$/.test(e.generation)) throw bad("generation", "is not 8 hex digits");
   if (e.sudo !== "0" && e.sudo !== "1") throw bad("sudo", 'is not "0" or "1"');
   if (!/^[0-9a-f]{12}$/.test(e.policy)) throw bad("policy", "is not a policy key");
+  if (!/^[0-9]{1,5}$/.test(e.port) || (e.bastion_host && !/^[0-9]{1,5}$/.test(e.bastion_port ?? ""))) throw bad("port", "is not a whole number");
+  if (e.bastion_host && !e.bastion_user) throw bad("bastion_user", "is missing beside bastion_host");
+  // What reaches the known_hosts file must be exactly one "type base64" key.
+  for (const [field, key] of [["host_key", e.host_key], ["bastion_host_key", e.bastion_host_key]] as const) {
+    if (key && !/^[a-z0-9@.-]+ [A-Za-z0-9+/]+={0,3}$/.test(key)) throw bad(field, 'is not one "type base64" key');
+  }
   const timeout = /^([0-9]+)s$/.exec(e.timeout ?? "");
   const spec = {
     name: key,

@@ -63,6 +63,13 @@ export function checkHostSets(value: unknown): { specs: HostSpec[]; iterators: I
         "pass an iterator over the hosts' collection: TerraformIterator.fromMap(variable.value), TerraformIterator.fromResources(instances) or TerraformIterator.fromList(names)",
       );
     }
+    if (typeof spec.address === "string" && !Token.isUnresolved(spec.address)) {
+      throw new LoopbackPolicyError(
+        `hostSets[${i}].address`,
+        `${quoteValue(spec.address)} is literal: every host of the set would be that one machine, each instance removing the others' rules`,
+        "take the address from the iterator: address: it.getString(\"address\") (or another value that differs per element)",
+      );
+    }
     specs.push(spec as unknown as HostSpec);
     iterators.push(forEach as ITerraformIterator);
   });
@@ -97,11 +104,41 @@ export function expressionOf(context: IResolveContext, value: unknown): string {
   return `"${quotedTemplateBody(text)}"`;
 }
 
-/** Text whose `${X}` placeholders (keys of `values`) become the values' expressions when the stack is synthesized. */
+/**
+ * Text whose `${@X}` placeholders (keys of `values`) become the values' expressions when the stack is synthesized;
+ * `${@X:kv}` the same expression for the element `k`, `v` of a for expression (`each.key`/`each.value` rebound).
+ */
 function lazyExpression(template: string, values: Record<string, unknown>): string {
   return Lazy.stringValue({
-    produce: (context) => template.replace(/\$\{@([a-z_0-9]+)\}/g, (_m, key: string) => expressionOf(context, values[key])),
+    produce: (context) => template.replace(/\$\{@([a-z_0-9]+)(:kv)?\}/g, (_m, key: string, kv?: string) => {
+      const e = expressionOf(context, values[key]);
+      return kv ? rebind(e) : e;
+    }),
   });
+}
+
+/** An expression of the current element (`each.key`, `each.value`) as one of `k`, `v` (outside string literals). */
+export function rebind(expression: string): string {
+  let out = "";
+  let i = 0;
+  while (i < expression.length) {
+    if (expression[i] === '"') {
+      let j = i + 1;
+      while (j < expression.length && expression[j] !== '"') j += expression[j] === "\\" ? 2 : 1;
+      out += expression.slice(i, j + 1);
+      i = j + 1;
+      continue;
+    }
+    const m = /^each\.(key|value)\b/.exec(expression.slice(i));
+    if (m && !/[A-Za-z0-9_.]/.test(expression[i - 1] ?? "")) {
+      out += m[1] === "key" ? "k" : "v";
+      i += m[0].length;
+      continue;
+    }
+    out += expression[i];
+    i++;
+  }
+  return out;
 }
 
 // Terraform's RE2, written without backslashes: the same language as a host name in lib/policy/validate.ts.
@@ -111,10 +148,20 @@ const HOST_NAME_RE = "^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$";
  * The preconditions of host set `index`: every element's key is a usable host name and is not the name of another
  * host of the policy (a host named in code, or a key of an earlier set), and the set's token fields hold valid
  * values for this element (the checks validation gives literal values, with the same messages).
+ * @param forEach the set's collection
  * @param staticNames the names of the hosts named in code
- * @param earlier the collections of the sets before this one
+ * @param staticTargets `address:port` of the hosts named in code whose address and port are literal
+ * @param earlier the sets before this one, with their collections
  */
-export function hostSetPreconditions(template: Host, policyKey: string, index: number, staticNames: readonly string[], earlier: readonly ITerraformIterator[]): Precondition[] {
+export function hostSetPreconditions(
+  template: Host,
+  policyKey: string,
+  index: number,
+  forEach: ITerraformIterator,
+  staticNames: readonly string[],
+  staticTargets: readonly string[],
+  earlier: ReadonlyArray<{ readonly template: Host; readonly forEach: ITerraformIterator }>,
+): Precondition[] {
   const field = `hostSets[${index}]`;
   const out: Precondition[] = [
     {
@@ -128,7 +175,29 @@ export function hostSetPreconditions(template: Host, policyKey: string, index: n
       error_message: `${field} (${template.name}): the key \${jsonencode(each.key)} of its collection is already the name of a host in hosts (names are compared without case). Fix: rename one of them; two resources converging one host would fight over its rules`,
     });
   }
-  earlier.forEach((it, j) => {
+  out.push({
+    condition: lazyExpression("${length([for k in try(keys(${@c}), tolist(${@c})) : k if lower(k) == lower(each.key)]) == 1}", { c: forEach._getForEachExpression() }),
+    error_message: `${field} (${template.name}): the key \${jsonencode(each.key)} of its collection differs from another only in case (names are compared without case). Fix: give the elements keys that differ in more than case`,
+  });
+  // One machine (address and SSH port) under two names would be converged by two instances removing each other's rules.
+  const target = { a: template.address, p: String(template.port) };
+  out.push({
+    condition: lazyExpression("${length([for k, v in ${@c} : k if lower(\"${${@a:kv}}:${${@p:kv}}\") == lower(\"${${@a}}:${${@p}}\")]) == 1}", { c: forEach._getForEachExpression(), ...target }),
+    error_message: lazyExpression(`${field} (${template.name}): the element \${jsonencode(each.key)} has the address and port \${jsonencode("\${\${@a}}:\${\${@p}}")} of another element of the set. Fix: give each element its own machine; two hosts on one machine would remove each other's rules`, target),
+  });
+  if (staticTargets.length > 0) {
+    out.push({
+      condition: lazyExpression(`\${!contains(${JSON.stringify(staticTargets.map((t) => t.toLowerCase()))}, lower("\${\${@a}}:\${\${@p}}"))}`, target),
+      error_message: lazyExpression(`${field} (${template.name}): the element \${jsonencode(each.key)} has the address and port \${jsonencode("\${\${@a}}:\${\${@p}}")} of a host in hosts. Fix: give each host its own machine; two hosts on one machine would remove each other's rules`, target),
+    });
+  }
+  earlier.forEach((e, j) => {
+    out.push({
+      condition: lazyExpression("${!contains([for k, v in ${@c} : lower(\"${${@a:kv}}:${${@p:kv}}\")], lower(\"${${@ta}}:${${@tp}}\"))}", { c: e.forEach._getForEachExpression(), a: e.template.address, p: String(e.template.port), ta: template.address, tp: String(template.port) }),
+      error_message: lazyExpression(`${field} (${template.name}): the element \${jsonencode(each.key)} has the address and port \${jsonencode("\${\${@a}}:\${\${@p}}")} of an element of hostSets[${j}]. Fix: give each host its own machine; two hosts on one machine would remove each other's rules`, target),
+    });
+  });
+  earlier.forEach(({ forEach: it }, j) => {
     out.push({
       condition: lazyExpression("${!contains([for k in try(keys(${@c}), tolist(${@c})) : lower(k)], lower(each.key))}", { c: it._getForEachExpression() }),
       error_message: `${field} (${template.name}): the key \${jsonencode(each.key)} of its collection is also a key of hostSets[${j}]'s (names are compared without case). Fix: give the hosts of the two sets different keys; two resources converging one host would fight over its rules`,

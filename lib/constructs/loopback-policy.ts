@@ -143,9 +143,16 @@ export class LoopbackPolicy extends Construct implements ITerraformDependable {
     const waves = props.rollout === undefined ? undefined : planWaves(this.fleet, props.rollout);
     const waveOf = new Map(waves?.flatMap((w) => w.hosts.map((h) => [h, w.name] as const)));
     const sets = this.fleet.sets ?? [];
+    // Every resource name the policy takes (cdktf would merge two elements of one name silently).
+    const names = new Map<string, string>([["enforce", "the policy's own <type>.<id>_enforce"], ["converged", "the policy's own <type>.<id>_converged"]]);
+    for (const w of waves ?? []) names.set(w.name.toLowerCase(), `the name of a rollout wave (<type>.<id>_${w.name})`);
     sets.forEach((set, i) => {
-      const taken = waves?.some((w) => w.name === set.name) ? `the name of a rollout wave (<type>.${logicalName(id)}_${set.name})` : ["enforce", "converged"].includes(set.name) ? `the name of the policy's own <type>.${logicalName(id)}_${set.name}` : undefined;
-      if (taken) throw new LoopbackPolicyError(`hostSets[${i}].name`, `"${set.name}" is ${taken}`, "give the set another name");
+      const own = [set.name, ...(set.policy.enforce === "every-apply" ? [`${set.name}_enforce`] : [])];
+      for (const n of own) {
+        const taken = names.get(n.toLowerCase());
+        if (taken) throw new LoopbackPolicyError(`hostSets[${i}].name`, `"${set.name}" gives <type>.<id>_${n}, which is ${taken}`, "give the set another name");
+      }
+      own.forEach((n) => names.set(n.toLowerCase(), `the resource of hostSets[${i}] (<type>.<id>_${n})`));
     });
 
     const byPolicy = new Map<Policy, PolicyGroup>();
@@ -207,13 +214,15 @@ export class LoopbackPolicy extends Construct implements ITerraformDependable {
     this.waves = built;
     const lastWave = built[built.length - 1]?.resource;
     const staticNames = this.fleet.hosts.map((h) => h.name);
+    const staticTargets = this.fleet.hosts.filter((h) => !Token.isUnresolved(h.address) && !Token.isUnresolved(h.port)).map((h) => `${h.address}:${h.port}`);
     this.hostSets = sets.map((set, i) => {
       const group = setGroups[i];
       const script = Token.asString(Fn.lookup(scripts.expression, group.key));
       const feed: Feed = { forEach: setInput.iterators[i], ...hostSetInput(set, group.key, script) };
       // With a rollout, a set starts when the last wave is done; without, beside the hosts named in code.
       const resource = hostsResource(this, `set-${set.name}`, `${name}_${set.name}`, this.resourceType, name, feed, waves ? lastWave : undefined);
-      resource.addOverride("lifecycle.precondition", hostSetPreconditions(set, group.key, i, staticNames, setInput.iterators.slice(0, i)));
+      const earlier = sets.slice(0, i).map((template, j) => ({ template, forEach: setInput.iterators[j] }));
+      resource.addOverride("lifecycle.precondition", hostSetPreconditions(set, group.key, i, setInput.iterators[i], staticNames, staticTargets, earlier));
       resource.addOverride("//.loopback_policy_host_set", hostSetComment(set, group.key, setInput.iterators[i]));
       return { name: set.name, policy: group.key, resource };
     });

@@ -132,6 +132,21 @@ function validateLiteralOrDeferred(spec: FleetSpec, extraFields: readonly string
     seen.set(key, i);
     return host;
   });
+  // One machine (address and SSH port) under two names: two resources would remove each other's rules.
+  const machines = new Map<string, number>();
+  hosts.forEach((host, i) => {
+    if (unresolved(host.address) || unresolved(host.port)) return;
+    const target = `${host.address.toLowerCase().replace(/\.$/, "")}:${host.port}`;
+    const first = machines.get(target);
+    if (first !== undefined) {
+      throw new LoopbackPolicyError(
+        `hosts[${i}].address`,
+        `${quoteValue(host.address)} (port ${host.port}) is already the address of hosts[${first}] (${quoteValue(hosts[first].name)}): two hosts on one machine would each remove the other's rules`,
+        "list each machine once (give it one name), or give the right address",
+      );
+    }
+    machines.set(target, i);
+  });
   const setSeen = new Map<string, number>();
   const sets = setSpecs.map((h, i) => {
     const field = `hostSets[${i}]`;
