@@ -270,3 +270,25 @@ test("GIVEN host sets THEN appliedGeneration takes a set's key (Terraform resolv
   const plain = stackWith(() => ({ hosts: [{ name: "web-1", address: "192.0.2.1" }], hostSets: undefined }));
   expect(errorOf(() => plain.policy.appliedGeneration("web-7")).field).toBe("appliedGeneration(host)");
 });
+
+test("GIVEN template text cdktf can produce THEN the scanner and the quoted-template body keep its sequences whole", () => {
+  const { interpolationEnd, quotedTemplateBody } = require("../../lib/constructs/terraform-text") as typeof import("../../lib/constructs/terraform-text");
+  expect(interpolationEnd('${"$${"}', 0)).toBe(7);
+  expect(interpolationEnd('${a["}"]}', 0)).toBe(8);
+  expect(quotedTemplateBody('say "hi" %{ if x == "a" }yes%{ endif } $${lit} %%{lit} ${each.key}')).toBe('say \\"hi\\" %{ if x == "a" }yes%{ endif } $${lit} %%{lit} ${each.key}');
+});
+
+test("GIVEN host sets THEN hostSetResource gives a set's resource (jsii languages have no hostSets list) and names the sets when asked for another", () => {
+  const { policy } = stackWith((_s, fleet) => ({ hostSets: [mapSet(fleet)] }));
+  expect(policy.hostSetResource("web").friendlyUniqueId).toBe("loopback_web");
+  expect(errorOf(() => policy.hostSetResource("db")).message).toMatch(/"db" is not a host set of .*use one of: web/);
+});
+
+test("GIVEN a host set whose pinned key changes (its display stays \"pinned\") THEN review's diff lists the set as changed", () => {
+  const { diffStacks } = require("../../lib/review/diff") as typeof import("../../lib/review/diff");
+  const set = (hostKey: string) => ({ name: "web", resource: "terraform_data.loopback_web", forEach: "var.fleet", address: "(known after apply: each.value.address)", port: "22", user: "root", sudo: "0", keyFile: null, hostKey: "pinned", bastion: null, policy: "k", facts: { address: "${each.value.address}", host_key: hostKey } });
+  const stack = (hostKey: string) => ({ stack: "s", constructs: [{ id: "loopback", resourceType: "terraform_data", groups: [], hosts: [], hostSets: [set(hostKey)], rollout: null }] });
+  const [c] = diffStacks(stack("ecdsa-sha2-nistp256 AAAA1"), stack("ecdsa-sha2-nistp256 AAAA2")).constructs;
+  expect(c.hostSetsChanged).toEqual(["web"]);
+  expect(diffStacks(stack("x"), stack("x")).unchanged).toBe(true);
+});

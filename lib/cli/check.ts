@@ -95,6 +95,9 @@ function readStates(out: SynthOut, given: readonly string[], stacks: readonly st
   const names = out.stacks.map((x) => x.name).filter((n) => stacks.length === 0 || stacks.includes(n));
   for (const g of given) {
     const eq = g.indexOf("=");
+    if (eq > 0 && out.stacks.some((x) => x.name === g.slice(0, eq)) && !names.includes(g.slice(0, eq))) {
+      throw new UsageError("--state", `stack ${g.slice(0, eq)} is not checked (--stack leaves it out)`, `give states of the stacks checked: ${names.join(", ")}`);
+    }
     const stack = eq > 0 && names.includes(g.slice(0, eq)) ? g.slice(0, eq) : names.length === 1 ? names[0] : undefined;
     const file = eq > 0 && stack === g.slice(0, eq) ? g.slice(eq + 1) : g;
     if (stack === undefined) throw new UsageError("--state", `${JSON.stringify(g)} does not say which stack it is the state of`, `write --state STACK=FILE with STACK one of ${names.join(", ")}`);

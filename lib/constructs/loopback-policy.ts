@@ -305,6 +305,19 @@ export class LoopbackPolicy extends Construct implements ITerraformDependable {
   }
 
   /**
+   * The resource that carries a host set's hosts (`<type>.<id>_<set>`), for other resources to depend on or
+   * reference.
+   * @param name the set's name
+   */
+  public hostSetResource(name: string): TerraformResource {
+    const set = this.hostSets.find((s) => s.name === name);
+    if (set === undefined) {
+      throw new LoopbackPolicyError("hostSetResource(name)", `${JSON.stringify(name)} is not a host set of ${this.node.path}`, this.hostSets.length ? `use one of: ${this.hostSets.map((s) => s.name).join(", ")}` : "this policy has no host sets");
+    }
+    return set.resource;
+  }
+
+  /**
    * As a dependency (`dependsOn: [policy]`): the last wave's resource, which exists only when every host of every
    * wave converged, verified and confirmed.
    */

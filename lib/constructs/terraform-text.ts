@@ -8,8 +8,9 @@ export function terraformLiteral(text: string): string {
 }
 
 /**
- * The end (index of the closing brace) of the interpolation `${...}` that starts at `start` in Terraform template
- * text, skipping braces inside quoted strings (and the interpolations nested in those).
+ * The end (index of the closing brace) of the interpolation `${...}` (or directive `%{...}`) that starts at `start`
+ * in Terraform template text, skipping braces inside quoted strings (and the sequences nested in those; `$${` and
+ * `%%{` there are escapes).
  * @throws Error when the interpolation does not end
  */
 export function interpolationEnd(text: string, start: number): number {
@@ -21,7 +22,8 @@ export function interpolationEnd(text: string, start: number): number {
       i++;
       while (i < text.length && text[i] !== '"') {
         if (text[i] === "\\") i += 2;
-        else if (text.startsWith("${", i)) i = interpolationEnd(text, i) + 1;
+        else if (text.startsWith("$${", i) || text.startsWith("%%{", i)) i += 3;
+        else if (text.startsWith("${", i) || text.startsWith("%{", i)) i = interpolationEnd(text, i) + 1;
         else i++;
       }
     } else if (ch === "{") {
@@ -42,10 +44,10 @@ export function quotedTemplateBody(text: string): string {
   let out = "";
   let i = 0;
   while (i < text.length) {
-    if (text.startsWith("$${", i)) {
-      out += "$${";
+    if (text.startsWith("$${", i) || text.startsWith("%%{", i)) {
+      out += text.slice(i, i + 3);
       i += 3;
-    } else if (text.startsWith("${", i)) {
+    } else if (text.startsWith("${", i) || text.startsWith("%{", i)) {
       const end = interpolationEnd(text, i);
       out += text.slice(i, end + 1);
       i = end + 1;

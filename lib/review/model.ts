@@ -42,6 +42,8 @@ export interface ReviewHostSet {
   /** `user@address:port` of the bastion; `null` for a direct connection. */
   readonly bastion: string | null;
   readonly policy: string;
+  /** Every fact as synthesized (literal, or a Terraform expression): any change replaces every host of the set. */
+  readonly facts: Readonly<Record<string, string>>;
 }
 
 /** A value as the reviewer reads it: literal as it is, a Terraform expression as `(known after apply: expr)`. */
@@ -152,6 +154,7 @@ function reviewConstruct(p: SynthPolicy): ReviewConstruct {
       hostKey: f("host_key") === "" ? "not pinned" : f("host_key").includes("${") ? afterApply(f("host_key")) : "pinned",
       bastion: f("bastion_host") === "" ? null : `${afterApply(f("bastion_user"))}@${afterApply(f("bastion_host"))}:${afterApply(f("bastion_port"))}`,
       policy: set.policy,
+      facts: { ...set.facts },
     };
   });
   return { id: p.id, resourceType: p.resourceType, groups, hosts, hostSets, rollout: p.rollout ? p.rollout.map((w) => ({ wave: w.wave, hosts: [...w.hosts] })) : null };
