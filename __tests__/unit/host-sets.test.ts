@@ -197,6 +197,11 @@ describe("GIVEN host sets with policies, enforcement and a rollout", () => {
   });
 });
 
+test("GIVEN two hosts in code on one address but different SSH ports (port forwarding to two machines) THEN both are kept", () => {
+  const { policy } = stackWith(() => ({ hosts: [{ name: "a", address: "192.0.2.1", port: 2201 }, { name: "b", address: "192.0.2.1", port: 2202 }] }));
+  expect(policy.fleet.hosts.map((h) => h.name)).toEqual(["a", "b"]);
+});
+
 describe("GIVEN bad host sets THEN synth fails with a typed error naming the field", () => {
   const fleetVar = () => new TerraformVariable(new TerraformStack(Testing.app(), "x"), "fleet", { type: FLEET_TYPE });
   test.each<[string, () => unknown, string, RegExp]>([
@@ -211,6 +216,7 @@ describe("GIVEN bad host sets THEN synth fails with a typed error naming the fie
     ["an unknown field", () => ({ hostSets: [{ ...mapSet(fleetVar()), adress: "x" }] }), "hostSets[0].adress", /unknown field/],
     ["a rollout and no hosts in code", () => ({ hostSets: [mapSet(fleetVar())], rollout: { canary: [] } }), "rollout", /there are none/],
     ["nothing at all", () => ({ hostSets: [] }), "hosts", /the fleet is empty/],
+    ["two hosts in code on one machine", () => ({ hosts: [{ name: "a", address: "192.0.2.1" }, { name: "b", address: "192.0.2.1." }] }), "hosts[1].address", /is already the address of hosts\[0\] \("a"\): two hosts on one machine/],
   ])("%s", (_what, props, field, message) => {
     const stack = new TerraformStack(Testing.app(), "s");
     const e = errorOf(() => new LoopbackPolicy(stack, "loopback", props() as LoopbackPolicyProps));

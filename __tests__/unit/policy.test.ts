@@ -35,7 +35,7 @@ describe("defaults", () => {
     expect(f.hosts[1].policy.localOnlyPorts.map(String)).toEqual(["udp/53"]);
     expect(f.hosts[0].policy.localOnlyPorts.map(String)).toEqual(["tcp/8080"]);
     // Hosts without overrides share one policy object: their script is rendered once.
-    const [a, b] = validateFleet({ hosts: [host, { ...host, name: "web-2" }] }).hosts;
+    const [a, b] = validateFleet({ hosts: [host, { ...host, name: "web-2", address: "192.0.2.11" }] }).hosts;
     expect(a.policy).toBe(b.policy);
   });
 
