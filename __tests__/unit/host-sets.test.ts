@@ -216,7 +216,7 @@ describe("GIVEN bad host sets THEN synth fails with a typed error naming the fie
     ["an unknown field", () => ({ hostSets: [{ ...mapSet(fleetVar()), adress: "x" }] }), "hostSets[0].adress", /unknown field/],
     ["a rollout and no hosts in code", () => ({ hostSets: [mapSet(fleetVar())], rollout: { canary: [] } }), "rollout", /there are none/],
     ["nothing at all", () => ({ hostSets: [] }), "hosts", /the fleet is empty/],
-    ["two hosts in code on one machine", () => ({ hosts: [{ name: "a", address: "192.0.2.1" }, { name: "b", address: "192.0.2.1." }] }), "hosts[1].address", /is already the address of hosts\[0\] \("a"\): two hosts on one machine/],
+    ["two hosts in code on one machine (DNS names without case or final dot)", () => ({ hosts: [{ name: "a", address: "Web-1.Example.com" }, { name: "b", address: "web-1.example.com." }] }), "hosts[1].address", /is already the address of hosts\[0\] \("a"\): two hosts on one machine/],
   ])("%s", (_what, props, field, message) => {
     const stack = new TerraformStack(Testing.app(), "s");
     const e = errorOf(() => new LoopbackPolicy(stack, "loopback", props() as LoopbackPolicyProps));
