@@ -533,19 +533,7 @@ lbp_nt_apply() {
 }
 
 lbp_nt_confirm() {
-  if [ -f "$LBP_DIR/rolledback.$LBP_GEN" ]; then
-    lbp_msg=$(cat "$LBP_DIR/rolledback.$LBP_GEN")
-    rm -f "$LBP_DIR/rolledback.$LBP_GEN"
-    lbp_die "the change was rolled back on the host ($lbp_msg). The policy probably cuts SSH, or connecting again took longer than rollbackSeconds (${LBP_ROLLBACK_SECONDS}s). Nothing was persisted"
-  fi
-  if [ -f "$LBP_DIR/pending" ]; then
-    [ "$(cat "$LBP_DIR/pending")" = "$LBP_GEN" ] || lbp_die "a change of another generation ($(cat "$LBP_DIR/pending")) is awaiting confirmation: another deploy is running against this host"
-    if [ -s "$LBP_DIR/verified" ] && [ $(($(cat "$LBP_DIR/verified") + LBP_ROLLBACK_SECONDS)) -lt "$(date +%s)" ]; then
-      lbp_die "the rollback window (${LBP_ROLLBACK_SECONDS}s) passed before this connection confirmed; the rollback timer is restoring the previous rules (see $LBP_DIR/rollback.log). Nothing was persisted: deploy again"
-    fi
-    lbp_clear_pending
-    lbp_say "confirmed over a new SSH connection; rollback disarmed"
-  fi
+  lbp_disarm "restoring the previous rules"
   lbp_nt_persist_target
   lbp_nt_start
   lbp_nt_desired > "$lbp_work/nt.target"

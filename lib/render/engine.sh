@@ -1011,9 +1011,9 @@ lbp_rollback_timer() {
   lbp_say "$lbp_msg"
 }
 
-lbp_confirm() {
-  lbp_lock
-  lbp_preflight "$(lbp_policy_families)"
+# Confirm's first step, for every backend: fail if the host rolled back or another generation's change awaits
+# confirmation, or the window passed (the timer, $1, owns the change then); otherwise disarm the guard.
+lbp_disarm() {
   if [ -f "$LBP_DIR/rolledback.$LBP_GEN" ]; then
     lbp_msg=$(cat "$LBP_DIR/rolledback.$LBP_GEN")
     rm -f "$LBP_DIR/rolledback.$LBP_GEN"
@@ -1023,11 +1023,17 @@ lbp_confirm() {
     [ "$(cat "$LBP_DIR/pending")" = "$LBP_GEN" ] || lbp_die "a change of another generation ($(cat "$LBP_DIR/pending")) is awaiting confirmation: another deploy is running against this host"
     # Too late is too late: past the window the timer owns the change (it may be retrying a restore).
     if [ -s "$LBP_DIR/verified" ] && [ $(($(cat "$LBP_DIR/verified") + LBP_ROLLBACK_SECONDS)) -lt "$(date +%s)" ]; then
-      lbp_die "the rollback window (${LBP_ROLLBACK_SECONDS}s) passed before this connection confirmed; the rollback timer is restoring the previous rules (see $LBP_DIR/rollback.log). Nothing was persisted: deploy again"
+      lbp_die "the rollback window (${LBP_ROLLBACK_SECONDS}s) passed before this connection confirmed; the rollback timer is $1 (see $LBP_DIR/rollback.log). Nothing was persisted: deploy again"
     fi
     lbp_clear_pending
     lbp_say "confirmed over a new SSH connection; rollback disarmed"
   fi
+}
+
+lbp_confirm() {
+  lbp_lock
+  lbp_preflight "$(lbp_policy_families)"
+  lbp_disarm "restoring the previous rules"
   lbp_pick_families
   for lbp_fam in $lbp_families; do
     lbp_plan "$lbp_fam"
