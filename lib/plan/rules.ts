@@ -95,8 +95,11 @@ function localOnlyTarget(policy: Policy, proto: PortProtocol, icmpUnreachable: s
   return proto === "tcp" ? "-j REJECT --reject-with tcp-reset" : `-j REJECT --reject-with ${icmpUnreachable}`;
 }
 
-/** Split ports into groups that fit one multiport match. */
-function multiportGroups(ports: readonly LocalPort[]): LocalPort[][] {
+/**
+ * Split ports into groups that fit one multiport match (at most 15 ports, a range counting as two); ufw's rules
+ * are split the same way, since ufw writes them as multiport matches.
+ */
+export function multiportGroups(ports: readonly LocalPort[]): LocalPort[][] {
   const groups: LocalPort[][] = [];
   let current: LocalPort[] = [];
   let used = 0;

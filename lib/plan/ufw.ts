@@ -1,6 +1,6 @@
 import { Policy } from "../policy/options";
 import { LocalPort, PortProtocol } from "../policy/port";
-import { Family } from "./rules";
+import { Family, multiportGroups } from "./rules";
 
 /**
  * How one ufw rule looks in one family's file (`/etc/ufw/user.rules` or `user6.rules`) and in the kernel, exactly as
@@ -32,9 +32,6 @@ export interface UfwPlan {
   /** Parts of the policy ufw expresses its own way, for reports. */
   readonly notes: readonly string[];
 }
-
-/** ufw's multiport matches take at most 15 ports, a range counting as two (as iptables' multiport). */
-const MULTIPORT_SLOTS = 15;
 
 /** The log lines ufw writes for a rule with `log` (its own prefix and rate: the policy's cannot be expressed). */
 const UFW_LOG = '-m conntrack --ctstate NEW -m limit --limit 3/min --limit-burst 10 -j LOG --log-prefix "[UFW BLOCK] "';
@@ -85,7 +82,7 @@ export function planUfw(policy: Policy): UfwPlan {
   }
 
   for (const proto of ["tcp", "udp"] as const) {
-    portGroups(policy.localOnlyPorts.filter((p) => p.protocol === proto)).forEach((group, i) => {
+    multiportGroups(policy.localOnlyPorts.filter((p) => p.protocol === proto)).forEach((group, i) => {
       const id = `local-${proto}-${i + 1}`;
       const ports = group.map((p) => p.toIptables()).join(",");
       const list = group.map((p) => p.toString()).join(", ");
@@ -161,25 +158,6 @@ function rendering(
     `${head} ${liveSel}${liveSel === "" ? "" : " "}${target("live")}`,
   ];
   return { tuple, lines, live };
-}
-
-/** Split ports into groups that fit one multiport match. */
-function portGroups(ports: readonly LocalPort[]): LocalPort[][] {
-  const groups: LocalPort[][] = [];
-  let current: LocalPort[] = [];
-  let used = 0;
-  for (const p of ports) {
-    const cost = p.isRange ? 2 : 1;
-    if (used + cost > MULTIPORT_SLOTS) {
-      groups.push(current);
-      current = [];
-      used = 0;
-    }
-    current.push(p);
-    used += cost;
-  }
-  if (current.length > 0) groups.push(current);
-  return groups;
 }
 
 /** The command for a generation: `ufw allow in on lo comment 'lbp:0badc0de:lo-in'`. */
