@@ -213,6 +213,20 @@ for _ in range(5): s.sendto(ip + udp, ('10.231.7.1', 0))
     ]);
   });
 
+  test("GIVEN exactly our lo accept, tagged like ours with a generation never deployed here, written by someone else WHEN apply and remove run THEN it is reported, never moved or removed", () => {
+    const h = nftHost("nft-foreigntag");
+    // Another tool (or a copy of a ruleset from a host we manage) put our exact rule and tag shape first.
+    h.sh(`nft insert rule inet filter input iif "lo" accept comment '"lbp:0ddba11a:lo-in"'`);
+    const foreign = 'iif "lo" accept comment "lbp:0ddba11a:lo-in"';
+    const r = ok(h.run("apply", { ...manage, rollbackSeconds: 0 }));
+    expect(r.stdout).toContain(`nftables: left alone, not ours: "${foreign}" in inet filter input`);
+    expect(rulesOf(h, "inet filter input").filter((l) => l === foreign)).toHaveLength(1);
+    ok(h.run("remove", manage));
+    expect(rulesOf(h, "inet filter input")).toEqual([
+      foreign, "ip saddr @admins tcp dport 22 accept", "tcp dport 22 accept", "ip saddr 198.51.100.7 drop",
+    ]);
+  });
+
   test("GIVEN a base chain added after apply (another table on the input hook) WHEN apply runs again THEN it gets the lo accept too", () => {
     const h = nftHost("nft-newchain");
     ok(h.run("apply", { ...manage, rollbackSeconds: 0 }));

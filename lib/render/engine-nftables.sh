@@ -122,7 +122,10 @@ lbp_nt_scan() {
 # Which rules of the other base chains are ours: nt.ours (key <TAB> position <TAB> handle <TAB> rule <TAB> tag)
 # and nt.look (key <TAB> rule: a comment like ours on a rule we do not write; reported, never touched).
 lbp_nt_classify() {
-  awk -v tagre="^$lbp_nt_tag\$" -v ours="$lbp_work/nt.ours" -v look="$lbp_work/nt.look" '
+  # A tag is ours only when its generation is in root's record (written by apply before it changes anything): a rule
+  # someone else wrote with a comment like ours, even on exactly the rule we write, is a lookalike.
+  lbp_recorded_generations nftables.generations
+  awk -v tagre="^$lbp_nt_tag\$" -v gens=" $lbp_gens " -v ours="$lbp_work/nt.ours" -v look="$lbp_work/nt.look" '
     BEGIN { FS = "\t"; printf "" > ours; printf "" > look }
     FILENAME == ARGV[1] { known[$1, $2] = $3; next }
     FILENAME == ARGV[2] { hook[$1] = $2; next }
@@ -131,7 +134,7 @@ lbp_nt_classify() {
       if (tolower(line) !~ /lbp/) next
       t = ""; r = line
       if (match(line, / comment "[^"]*"$/)) { t = substr(line, RSTART + 10, RLENGTH - 11); r = substr(line, 1, RSTART - 1) }
-      if (t ~ tagre) { id = t; sub(/^lbp:[0-9a-f]+:/, "", id); if (((hook[$1], id) in known) && known[hook[$1], id] == r) { print $1 "\t" $2 "\t" $3 "\t" line "\t" t > ours; next } }
+      if (t ~ tagre) { id = t; sub(/^lbp:[0-9a-f]+:/, "", id); g = t; sub(/^lbp:/, "", g); sub(/:.*/, "", g); if (index(gens, " " g " ") && ((hook[$1], id) in known) && known[hook[$1], id] == r) { print $1 "\t" $2 "\t" $3 "\t" line "\t" t > ours; next } }
       print $1 "\t" line > look
     }' "$lbp_work/nt.canon.known" "$lbp_work/nt.chains" "$lbp_work/nt.rules"
 }
@@ -506,6 +509,8 @@ lbp_nt_apply() {
       echo nftables > "$LBP_DIR/backend"
     fi
     lbp_say "nftables: $(lbp_nt_did)"
+    # Before the change: a rollback or a later run must recognise what this one writes.
+    lbp_record_generation nftables.generations
     [ ! -f "$LBP_DIR/pending" ] || : > "$LBP_DIR/changed"
     lbp_nt_commit || { [ "$lbp_armed" = 0 ] || rm -f "$LBP_DIR/changed"; lbp_die "nftables: $lbp_why"; }
     lbp_changed=1

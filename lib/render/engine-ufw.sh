@@ -112,7 +112,8 @@ lbp_ufw_unlock() {
 # recorded as ours (in $LBP_RECORD), which apply replaces. Every other block, a lookalike too, is kept as it is, in
 # its order, below ours.
 lbp_ufw_plan() {
-  lbp_ufw_gens=$(tr '\n' ' ' < "$LBP_RECORD/ufw.generations" 2>/dev/null)
+  lbp_recorded_generations ufw.generations
+  lbp_ufw_gens=$lbp_gens
   awk -v mode="$7" -v desired="$3" -v out="$4" -v report="$5" -v lookalike="$6" -v gen="$LBP_GEN" -v gens=" $lbp_ufw_gens " -v tab="$lbp_tab" '
     function unhex(h,   i, a, b, s) {
       s = ""
@@ -303,14 +304,6 @@ lbp_ufw_families() {
   esac
 }
 
-# Note the generation as ours, for later runs to recognise (and move or remove) its tags.
-lbp_ufw_record_generation() {
-  lbp_secure_dir "$LBP_RECORD" record
-  grep -q -x -F -- "$LBP_GEN" "$LBP_RECORD/ufw.generations" 2>/dev/null && return 0
-  { cat "$LBP_RECORD/ufw.generations" 2>/dev/null; echo "$LBP_GEN"; } > "$lbp_work/ufw.generations"
-  lbp_write_file "$lbp_work/ufw.generations" "$LBP_RECORD/ufw.generations" || lbp_die "cannot record generation $LBP_GEN in $LBP_RECORD ($lbp_why); nothing was changed"
-}
-
 lbp_ufw_apply() {
   lbp_ufw_trust changed
   lbp_say "host: $(ufw version 2>/dev/null | head -n 1), $(lbp_backend); policy $LBP_POLICY; generation $LBP_GEN"
@@ -327,7 +320,7 @@ lbp_ufw_apply() {
   rm -f "$LBP_DIR/rolledback.$LBP_GEN"
   [ -z "$LBP_INSTANCE" ] || echo "$LBP_INSTANCE" > "$LBP_DIR/owner.$LBP_GEN"
   lbp_ufw_lock
-  lbp_ufw_record_generation
+  lbp_record_generation ufw.generations
   lbp_pending_change=0
   for lbp_fam in $lbp_families; do
     cp "$(lbp_ufw_file "$lbp_fam")" "$lbp_work/snapshot.ufw.$lbp_fam" || lbp_die "$lbp_fam: cannot snapshot $(lbp_ufw_file "$lbp_fam"); nothing was changed"

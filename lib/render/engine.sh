@@ -147,6 +147,22 @@ LBP_S
   lbp_bad=$(find "$1" -mindepth 1 \( -type l -o ! -user 0 -o -perm -0002 -o -perm -0020 \) -print 2>/dev/null | head -n 1)
   [ -z "$lbp_bad" ] || lbp_die "the $2 directory $1 holds $lbp_bad, which is a link or not root's alone; nothing was changed. Fix: inspect and remove it"
 }
+# A firewall backend's record of the generations it wrote ($LBP_RECORD/$1, one a line; root's alone): a tag is
+# ours only when its generation is recorded, so a rule someone else tagged like ours is never moved or removed.
+lbp_record_generation() {
+  lbp_secure_dir "$LBP_RECORD" record
+  grep -q -x -F -- "$LBP_GEN" "$LBP_RECORD/$1" 2>/dev/null && return 0
+  { cat "$LBP_RECORD/$1" 2>/dev/null; echo "$LBP_GEN"; } > "$lbp_work/$1"
+  lbp_write_file "$lbp_work/$1" "$LBP_RECORD/$1" || lbp_die "cannot record generation $LBP_GEN in $LBP_RECORD ($lbp_why); nothing was changed"
+}
+# lbp_gens: the generations recorded in $LBP_RECORD/$1, space-separated; none when there is no record yet. A record
+# directory that is not root's alone is refused (lbp_secure_dir), never read. Never run in a subshell: it dies.
+lbp_recorded_generations() {
+  lbp_gens=""
+  [ -e "$LBP_RECORD" ] || [ -L "$LBP_RECORD" ] || return 0
+  lbp_secure_dir "$LBP_RECORD" record
+  lbp_gens=$(grep -x '[0-9a-f][0-9a-f]*' "$LBP_RECORD/$1" 2>/dev/null | tr '\n' ' ')
+}
 LBP_DIR=${LBP_STATE_DIR:-/run/loopback-policy}
 LBP_RECORD=${LBP_RECORD_DIR:-/etc/loopback-policy}
 lbp_secure_dir "$LBP_DIR" state
