@@ -188,7 +188,7 @@ describe("another firewall manager in charge", () => {
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/ufw is active \(ufw status\) and manages this firewall; loopback-policy changes nothing here\. Fix: /);
     // ufw has a backend here: the default's fix names the mode that converges the host through it.
-    expect(r.stderr).toContain('Fix: set otherFirewall: "manage" to converge loopback through ufw (in its own rules and files), or "skip" (leave the host alone)');
+    expect(r.stderr).toContain('Fix: set otherFirewall: "manage" to converge loopback through ufw (in its own rules and files), or otherFirewall: "skip" (leave the host alone)');
     expect(h.save("ipv4")).toEqual(before);
     const skip = h.run("apply", { otherFirewall: "skip" });
     expect(skip.status).toBe(0);

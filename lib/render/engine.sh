@@ -861,7 +861,7 @@ lbp_preflight() {
         [ "$lbp_untrusted" = 0 ] || lbp_die "$lbp_other; nothing was changed. Fix: manage those rules with nft only (outside iptables' tables), or remove them; or set otherFirewall: \"skip\" to leave this host alone"
         # The fix names "manage" exactly when this engine has a backend for the firewall in charge.
         if [ -n "$lbp_manager" ] && command -v "lbp_${lbp_manager}_run" >/dev/null 2>&1; then
-          lbp_die "$lbp_other and manages this firewall; loopback-policy changes nothing here. Fix: set otherFirewall: \"manage\" to converge loopback through $lbp_manager (in its own rules and files), or \"skip\" (leave the host alone), or configure loopback in $lbp_manager yourself"
+          lbp_die "$lbp_other and manages this firewall; loopback-policy changes nothing here. Fix: set otherFirewall: \"manage\" to converge loopback through $lbp_manager (in its own rules and files), or otherFirewall: \"skip\" (leave the host alone), or configure loopback in $lbp_manager yourself"
         fi
         lbp_die "$lbp_other and manages this firewall; loopback-policy changes nothing here. Configure loopback in that tool, or set otherFirewall: \"skip\" (leave the host alone) or \"ignore\" (apply anyway)"
         ;;
