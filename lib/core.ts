@@ -10,6 +10,7 @@ export * from "./policy/model";
 export { validateFleet, DEFAULT_POLICY } from "./policy/validate";
 export * from "./plan/rules";
 export * from "./plan/nftables";
+export * from "./plan/firewalld";
 export { Wave, planWaves } from "./plan/waves";
 export { renderPolicyScript, PolicyScript } from "./render/policy-script";
 export { renderHostScript, hostFactsLine, HostFacts, ScriptMode } from "./render/host-script";

@@ -203,12 +203,16 @@ describe("another firewall manager in charge", () => {
     expect(r.status).toBe(1);
     expect(r.stderr).toContain("firewalld's nftables ruleset is loaded (table inet firewalld)");
     expect(tagged(h.save("ipv4"))).toHaveLength(0);
-    // otherFirewall: "manage" with no backend for the manager in charge: refused the same way, nothing changed.
+    // otherFirewall: "manage" with firewalld's table loaded but no firewalld answering (a stale table): refused,
+    // nothing changed, neither in iptables nor in nftables.
     const before = h.save("ipv4");
+    const nft = h.sh("nft list ruleset");
     const m = h.run("apply", { ipv6: "off", otherFirewall: "manage" });
     expect(m.status).toBe(1);
-    expect(m.stderr).toContain(`firewalld's nftables ruleset is loaded (table inet firewalld), and otherFirewall: "manage" has no way to manage firewalld here; nothing was changed`);
+    expect(m.stdout).toContain("host: firewalld's nftables ruleset is loaded (table inet firewalld); managing loopback through firewalld (otherFirewall: manage)");
+    expect(m.stderr).toMatch(/FAILED: (firewalld is not answering \(firewall-cmd --state failed .*\); nothing was changed\. Fix: systemctl status firewalld|firewalld is in charge but firewall-cmd is not installed; nothing was changed)/);
     expect(h.save("ipv4")).toEqual(before);
+    expect(h.sh("nft list ruleset")).toBe(nft);
   });
 });
 

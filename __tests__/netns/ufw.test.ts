@@ -1,6 +1,6 @@
 import { execFileSync, spawnSync } from "child_process";
-import { readFileSync, writeFileSync } from "fs";
 import { NetnsHost, netnsHosts } from "../support/netns";
+import { outsideOf, reachable, spoofReceived } from "../support/netns-traffic";
 import { PolicyOptions, validateFleet } from "../../lib/core";
 import { planUfw, ufwCommand } from "../../lib/plan/ufw";
 
@@ -11,7 +11,9 @@ import { planUfw, ufwCommand } from "../../lib/plan/ufw";
  * commands). ufw is enabled with its default deny incoming.
  */
 const host = netnsHosts();
-let subnet = 0;
+
+/** A second namespace joined to h by a veth pair (see outsideOf). */
+const outside = (h: NetnsHost) => outsideOf(h, host("out"));
 
 if (spawnSync("sh", ["-c", "command -v ufw"]).status !== 0) throw new Error("ufw is missing: apt-get install ufw (.ci/run installs it)");
 
@@ -38,53 +40,6 @@ const ourIds = (text: string, gen = "0badc0de") => tuples(text).map(commentOf).f
 const foreign = (text: string) => tuples(text).filter((t) => !commentOf(t).startsWith("lbp:0badc0de:"));
 /** ufw's user input chain in the kernel. */
 const liveInput = (h: NetnsHost, v6 = false) => h.save(v6 ? "ipv6" : "ipv4").filter((l) => l.startsWith(`-A ufw${v6 ? "6" : ""}-user-input `));
-
-/** A second namespace joined to h by a veth pair: h is 10.231.N.1 on eth0, the outside client 10.231.N.2. */
-function outside(h: NetnsHost): { c: NetnsHost; addr: string } {
-  const c = host("out");
-  const n = ++subnet;
-  const a = `lbpv${process.pid % 1000}${n}a`, b = `lbpv${process.pid % 1000}${n}b`;
-  execFileSync("sh", ["-c", `ip link add ${a} type veth peer name ${b} && ip link set ${a} netns ${h.ns} && ip link set ${b} netns ${c.ns}`]);
-  h.sh(`ip link set ${a} name eth0 && ip addr add 10.231.${n}.1/24 dev eth0 && ip link set eth0 up`);
-  c.sh(`ip link set ${b} name eth0 && ip addr add 10.231.${n}.2/24 dev eth0 && ip link set eth0 up`);
-  // The host accepts 127.0.0.1 as a source on eth0 (what a spoofer needs): only the firewall stands in the way.
-  h.sh("sysctl -qw net.ipv4.conf.eth0.route_localnet=1 net.ipv4.conf.eth0.accept_local=1 net.ipv4.conf.eth0.rp_filter=0 net.ipv4.conf.all.rp_filter=0");
-  return { c, addr: `10.231.${n}.1` };
-}
-
-/** Can the outside client open a TCP connection to addr:port (1 s)? The host listens on 0.0.0.0:port meanwhile. */
-function reachable(h: NetnsHost, c: NetnsHost, addr: string, port: number): boolean {
-  h.sh(`python3 -c "import socket,time;s=socket.socket();s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1);s.bind(('0.0.0.0',${port}));s.listen(5);time.sleep(3)" >/dev/null 2>&1 </dev/null & sleep 0.5`);
-  const r = c.try(`python3 -c "import socket,sys;s=socket.socket();s.settimeout(1);sys.exit(0 if s.connect_ex(('${addr}',${port}))==0 else 1)"`);
-  return r.status === 0;
-}
-
-/** Send one UDP packet to addr:9999 from 127.0.0.1, as a raw Ethernet frame from the client; what the host received. */
-function spoofReceived(h: NetnsHost, c: NetnsHost, addr: string): string {
-  const got = `${h.dir}/spoof.got`;
-  writeFileSync(got, "");
-  h.sh(`python3 -c "import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);s.bind(('0.0.0.0',9999));s.settimeout(2)\ntry:\n print(s.recv(64).decode(),flush=True)\nexcept Exception:\n pass" > ${got} 2>&1 </dev/null & sleep 0.5`);
-  const hostMac = h.sh("cat /sys/class/net/eth0/address").trim();
-  const send = [
-    "import socket,struct",
-    `src=socket.inet_aton('127.0.0.1');dst=socket.inet_aton('${addr}')`,
-    "payload=b'spoofed-loopback'",
-    "udp=struct.pack('!HHHH',40000,9999,8+len(payload),0)+payload",
-    "hdr=struct.pack('!BBHHHBBH4s4s',0x45,0,20+len(udp),1,0,64,17,0,src,dst)",
-    "s=sum(struct.unpack('!10H',hdr));s=(s&0xffff)+(s>>16);s=(s&0xffff)+(s>>16)",
-    "hdr=hdr[:10]+struct.pack('!H',~s&0xffff)+hdr[12:]",
-    "mac=lambda m: bytes(int(b,16) for b in m.split(':'))",
-    "src_mac=open('/sys/class/net/eth0/address').read().strip()",
-    `frame=mac('${hostMac}')+mac(src_mac)+b'\\x08\\x00'+hdr+udp`,
-    "p=socket.socket(socket.AF_PACKET,socket.SOCK_RAW)",
-    "p.bind(('eth0',0))",
-    "p.send(frame)",
-  ].join("\n");
-  writeFileSync(`${c.dir}/send.py`, send);
-  c.sh(`python3 ${c.dir}/send.py`);
-  h.sh("sleep 2");
-  return readFileSync(got, "utf8").trim();
-}
 
 /** Packets counted by the live anti-spoof drop. */
 const spoofCount = (h: NetnsHost) => {

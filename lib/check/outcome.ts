@@ -30,7 +30,8 @@ export interface SshRun {
   readonly timeoutSeconds: number;
 }
 
-const DRIFT = /^(ipv[46]|nftables): drifted: converging would do: (.*)$/;
+/** A drift line: what converging would do, or another drift (live but not persisted), whatever the firewall. */
+const DRIFT = /^(ipv[46]|nftables|firewalld): drifted: (?:converging would do: )?(.*)$/;
 /** The engine's line for a host run by native nftables (otherFirewall: manage). */
 const NFTABLES = /^host: native nftables in charge/;
 

@@ -8,6 +8,7 @@ import { validateFleet } from "../policy/validate";
 import { RolloutSpec } from "../policy/rollout";
 import { RulePlan, planRules, ruleCommand } from "../plan/rules";
 import { planUfw } from "../plan/ufw";
+import { firewalldCommands, planFirewalld } from "../plan/firewalld";
 import { nftCommands, planNftables } from "../plan/nftables";
 import { Wave, planWaves } from "../plan/waves";
 import { engineScript } from "../render/engine";
@@ -556,6 +557,8 @@ function summary(groups: ReadonlyMap<string, PolicyGroup>): Record<string, unkno
       ...(g.policy.otherFirewall === "manage" ? { ufw_rules: planUfw(g.policy).rules.map((r) => r.command) } : {}),
       // Only for otherFirewall "manage": the same policy as nft commands, for hosts run by native nftables.
       ...(g.policy.otherFirewall === "manage" ? { nft_rules: nftCommands(planNftables(g.policy)) } : {}),
+      // Only for otherFirewall "manage": the same policy as firewall-cmd commands, for hosts run by firewalld.
+      ...(g.policy.otherFirewall === "manage" ? { firewalld_rules: firewalldCommands(planFirewalld(g.policy)) } : {}),
     };
   }
   return out;

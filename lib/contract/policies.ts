@@ -21,6 +21,8 @@ export interface SummaryGroup {
   readonly ufw_rules?: readonly string[];
   /** Only for otherFirewall "manage": the rules as nft commands, for when native nftables is in charge. */
   readonly nft_rules?: readonly string[];
+  /** Only for otherFirewall "manage": the rules as firewall-cmd commands, for when firewalld is in charge. */
+  readonly firewalld_rules?: readonly string[];
 }
 
 /** A host set of a LoopbackPolicy: hosts Terraform expands from a collection, known only at plan time. */

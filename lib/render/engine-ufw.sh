@@ -36,25 +36,12 @@ lbp_ufw_desired() {
   lbp_ufw_rules > "$2"
 }
 
-# Is $1 root's alone (not a link, owned by root, writable by nobody else)? Prints what is wrong, or nothing.
-lbp_ufw_unsafe() {
-  if [ -L "$1" ]; then echo "$1 is a symbolic link"; return 0; fi
-  [ -e "$1" ] || return 0
-  read -r lbp_ufw_u lbp_ufw_m <<LBP_S
-$(lbp_mode_of "$1")
-LBP_S
-  lbp_ufw_m=$(lbp_octal "$lbp_ufw_m")
-  if [ "$lbp_ufw_u" != 0 ] || [ $((lbp_ufw_m & 18)) -ne 0 ]; then
-    echo "$1 belongs to uid $lbp_ufw_u with mode $(printf '%o' "$lbp_ufw_m")"
-  fi
-}
-
 # Refuse (changing nothing) unless ufw, its files and its state can be trusted. $1: the mode's verb for messages.
 lbp_ufw_trust() {
   command -v ufw >/dev/null 2>&1 || lbp_die "ufw's chains are loaded but the ufw command is not installed; nothing was $1. Fix: install ufw, or set otherFirewall: \"skip\""
   for lbp_ufw_p in "$lbp_ufw_etc" "$lbp_ufw_etc/user.rules" "$lbp_ufw_etc/user6.rules" "$lbp_ufw_etc/ufw.conf" \
     "$lbp_ufw_etc/before.rules" "$lbp_ufw_etc/before6.rules" "$lbp_ufw_defaults"; do
-    lbp_ufw_bad=$(lbp_ufw_unsafe "$lbp_ufw_p")
+    lbp_ufw_bad=$(lbp_path_unsafe "$lbp_ufw_p")
     [ -n "$lbp_ufw_bad" ] || lbp_ufw_bad=$(lbp_ancestors_unsafe "$lbp_ufw_p" 0)
     [ -z "$lbp_ufw_bad" ] || lbp_die "ufw's configuration is not root's alone: $lbp_ufw_bad, so another user could change what root loads; nothing was $1. Fix: chown root:root $lbp_ufw_p && chmod go-w $lbp_ufw_p"
   done

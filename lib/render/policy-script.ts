@@ -3,6 +3,7 @@ import { Policy } from "../policy/options";
 import { PlannedRule, RulePlan, ruleCommand } from "../plan/rules";
 import { UfwPlan, planUfw } from "../plan/ufw";
 import { NftStatement, nftCommand, planNftables } from "../plan/nftables";
+import { FirewalldPlan, planFirewalld } from "../plan/firewalld";
 import { shellQuote } from "./shell";
 
 /** The policy part of a host script, and its key. */
@@ -45,6 +46,8 @@ export function renderPolicyScript(policy: Policy, plan: RulePlan): PolicyScript
     // Only for otherFirewall "manage": the same policy in nftables' terms, for when a native nftables ruleset is
     // in charge (engine-nftables.sh). Other policies render exactly as before.
     ...(policy.otherFirewall === "manage" ? nftLines(policy) : []),
+    // Only for otherFirewall "manage": the same policy in firewalld's terms (engine-firewalld.sh).
+    ...(policy.otherFirewall === "manage" ? firewalldLines(planFirewalld(policy)) : []),
   ].join("\n");
   const key = createHash("sha256").update(body).digest("hex").slice(0, 12);
   return { key, text: `LBP_POLICY=${shellQuote(key)}\n${body}\n` };
@@ -91,4 +94,21 @@ function nftLines(policy: Policy): string[] {
 
 function nftStatementLines(s: NftStatement): string[] {
   return [`  # ${nftCommand(s)}`, `  lbp_nft_rule ${s.place} ${s.hook} ${s.id} ${shellQuote(s.rule)}`];
+}
+
+/** `lbp_firewalld_rules`: the zone of lo, then each rich rule as `firewall-cmd` takes it, one `lbp_firewalld_rule` each. */
+function firewalldLines(plan: FirewalldPlan): string[] {
+  return [
+    `# When firewalld is in charge: lo in the ${plan.loZone} zone, and these rich rules in every zone (runtime first, --permanent at confirm):`,
+    ...plan.notes.map((n) => `# note: ${n}`),
+    "lbp_firewalld_rules() {",
+    `  # firewall-cmd --zone=${plan.loZone} --add-interface=lo`,
+    `  lbp_firewalld_lo ${shellQuote(plan.loZone)}`,
+    ...plan.richRules.flatMap((r) => [
+      `  # firewall-cmd --zone=<every zone> --add-rich-rule='${r.rule}'`,
+      `  lbp_firewalld_rule ${r.family} ${r.id} ${shellQuote(r.rule)}`,
+    ]),
+    "  :",
+    "}",
+  ];
 }

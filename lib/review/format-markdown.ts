@@ -29,6 +29,7 @@ export function formatMarkdown(r: Review): string {
         for (const family of ["ipv4", "ipv6"] as const) out.push(`# ${familyTitle(g, family)}`, ...g.rules[family]);
         if (g.ufwRules) out.push("# when ufw is in charge (otherFirewall: manage), at the top of ufw's user rules", ...g.ufwRules);
         if (g.nftRules) out.push("# when nftables is in charge (otherFirewall: manage)", ...g.nftRules);
+        if (g.firewalldRules) out.push("# when firewalld is in charge (otherFirewall: manage), runtime first, the same with --permanent at confirm", ...g.firewalldRules);
         out.push("```", "");
         out.push(settingPairs(g.settings).map(([k, v]) => `**${k}** ${code(v)}`).join(" · "), "");
       }

@@ -36,6 +36,10 @@ export function formatText(r: Review): string {
           out.push("  when nftables is in charge (otherFirewall: manage):");
           for (const rule of g.nftRules) out.push(`    ${rule}`);
         }
+        if (g.firewalldRules) {
+          out.push("  when firewalld is in charge (otherFirewall: manage), runtime first, the same with --permanent at confirm:");
+          for (const rule of g.firewalldRules) out.push(`    ${rule}`);
+        }
         out.push(`  ${settingsText(g.settings)}`, "");
       }
     }

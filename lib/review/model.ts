@@ -77,6 +77,8 @@ export interface ReviewGroup {
   readonly ufwRules?: readonly string[];
   /** Only for otherFirewall "manage": the rules as nft commands, applied when native nftables is in charge. */
   readonly nftRules?: readonly string[];
+  /** Only for otherFirewall "manage": the rules as firewall-cmd commands, applied when firewalld is in charge. */
+  readonly firewalldRules?: readonly string[];
 }
 
 /** One LoopbackPolicy construct. */
@@ -123,6 +125,7 @@ function reviewConstruct(p: SynthPolicy): ReviewConstruct {
     },
     ...(g.ufw_rules ? { ufwRules: [...g.ufw_rules] } : {}),
     ...(g.nft_rules ? { nftRules: [...g.nft_rules] } : {}),
+    ...(g.firewalld_rules ? { firewalldRules: [...g.firewalld_rules] } : {}),
   }));
   groups.sort((a, b) => b.hosts.length - a.hosts.length || b.hostSets.length - a.hostSets.length || a.key.localeCompare(b.key));
   const hosts: ReviewHost[] = Object.entries(p.entries)
