@@ -207,7 +207,11 @@ test("cdktf deploy succeeds on both hosts through their firewall manager; TCP ov
     expect(r.output).toContain(`loopback-policy[${x.name}] confirmed over a new SSH connection`);
     expect([x.name, loopbackWorks(lab, x, "127.0.0.1"), loopbackWorks(lab, x, "::1")]).toEqual([x.name, true, true]);
   }
-  generation = lab.sh(nftHost, "nft list table inet loopback_policy").match(/"lbp:([0-9a-f]{8}):spoof-ipv4"/)![1];
+  // Persisted the way each firewall keeps its own rules: ufw's files; an include at the end of /etc/nftables.conf.
+  expect(r.output).toContain(`loopback-policy[${ufwHost.name}] ipv4: persisted (ufw): wrote /etc/ufw/user.rules`);
+  expect(r.output).toContain(`loopback-policy[${ufwHost.name}] ipv6: persisted (ufw): wrote /etc/ufw/user6.rules`);
+  expect(r.output).toContain(`loopback-policy[${nftHost.name}] nftables: persisted (debian): added one line at the end of /etc/nftables.conf`);
+  generation = lab.sh(nftHost, "nft list table inet loopback_policy").match(/"lbp:([0-9a-f]{8}):lo-in"/)![1];
   liveAfterDeploy = { ufw: [ufwUserInput(ufwHost), ufwUserInput(ufwHost, "ip6tables")], nft: ruleset(nftHost) };
 });
 
@@ -322,6 +326,9 @@ test("a session cut right after the change was applied rolls back on its own: ea
   const [outUfw, outNft] = await Promise.all([cutAfterChange(ufwHost, /ipv4: ufw: added/), cutAfterChange(nftHost, /nftables: added table inet loopback_policy/)]);
   expect(outUfw).toMatch(/ipv4: ufw: added/);
   expect(outNft).toMatch(/nftables: added table inet loopback_policy/);
+  // The change was live when the session was cut (the window is 5 s): what follows is the rollback's doing.
+  expect(ufwUserInput(ufwHost)).toContain("-A ufw-user-input -s 127.0.0.0/8 -j DROP");
+  expect(lab.sh(nftHost, "nft list table inet loopback_policy")).toContain(`comment "lbp:${gen}:spoof-ipv4"`);
 
   // Rolled back within the window (5 s) plus a margin.
   const deadline = Date.now() + 30_000;
