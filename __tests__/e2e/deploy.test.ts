@@ -3,6 +3,7 @@ import { readFileSync } from "fs";
 import { join } from "path";
 import { E2eStack } from "../support/e2e";
 import { LabFleet, LabHost } from "../support/lab";
+import { loopbackWorks, reachableFromOutside, spoofReceived } from "../support/lab-traffic";
 import { requireNetnsTools } from "../support/netns";
 
 /**
@@ -54,62 +55,6 @@ function writeFleet(overrides: { lab6Port?: number; lab2Policy?: object } = {}):
 
 const cdktf = (command: "deploy" | "destroy") => e2e.cdktf(command);
 
-function loopbackWorks(x: LabHost, addr: string): boolean {
-  const py = `import socket,sys\na='${addr}'\nf=socket.AF_INET6 if ':' in a else socket.AF_INET\ns=socket.socket(f);s.bind((a,0));s.listen(1)\nc=socket.socket(f);c.settimeout(1)\ntry:\n c.connect(s.getsockname()[:2])\nexcept Exception:\n sys.exit(1)`;
-  return lab.try(x, `python3 -c "${py}"`).status === 0;
-}
-
-/** TCP connect from the root namespace (outside the host) with a 1 s timeout. */
-function reachableFromOutside(address: string, port: number): boolean {
-  const py = `import socket,sys\nc=socket.socket();c.settimeout(1)\ntry:\n c.connect(('${address}',${port}))\nexcept Exception:\n sys.exit(1)`;
-  return spawnSync("python3", ["-c", py]).status === 0;
-}
-
-/**
- * Send one UDP datagram with source 127.0.0.1 to the host's eth0 from the root namespace, as a raw Ethernet
- * frame on the lab veth (AF_PACKET: no routing, no source checks on the sender). Returns what a UDP listener
- * bound on the host received within 2 s ("" when nothing arrived).
- */
-async function spoofReceived(x: LabHost): Promise<string> {
-  const index = x.name.split("-")[1];
-  const id = process.env.LBP_LAB_ID ?? "0";
-  const veth = id === "0" ? `lbpl${index}` : `lbp${id}l${index}`;
-  const hostMac = lab.sh(x, "cat /sys/class/net/eth0/address").trim();
-  const listener = spawn("ip", ["netns", "exec", x.labels.namespace, "python3", "-c",
-    "import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);s.bind(('0.0.0.0',9999));s.settimeout(2)\nprint('ready',flush=True)\ntry:\n print(s.recv(64).decode(),flush=True)\nexcept Exception:\n pass"]);
-  let out = "";
-  const closed = new Promise<void>((resolve) => listener.on("close", () => resolve()));
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error("the UDP listener did not start within 20 s")), 20_000); // python3 starting on a loaded machine
-    listener.stdout.on("data", (d) => {
-      out += d;
-      if (out.includes("ready")) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-  });
-  const send = [
-    "import socket,struct",
-    `src=socket.inet_aton('127.0.0.1');dst=socket.inet_aton('${x.address}')`,
-    "payload=b'spoofed-loopback'",
-    "udp=struct.pack('!HHHH',40000,9999,8+len(payload),0)+payload",
-    "hdr=struct.pack('!BBHHHBBH4s4s',0x45,0,20+len(udp),1,0,64,17,0,src,dst)",
-    "s=sum(struct.unpack('!10H',hdr));s=(s&0xffff)+(s>>16);s=(s&0xffff)+(s>>16)",
-    "hdr=hdr[:10]+struct.pack('!H',~s&0xffff)+hdr[12:]",
-    "mac=lambda m: bytes(int(b,16) for b in m.split(':'))",
-    `src_mac=open('/sys/class/net/${veth}/address').read().strip()`,
-    `frame=mac('${hostMac}')+mac(src_mac)+b'\\x08\\x00'+hdr+udp`,
-    "p=socket.socket(socket.AF_PACKET,socket.SOCK_RAW)",
-    `p.bind(('${veth}',0))`,
-    "p.send(frame)",
-  ].join("\n");
-  const sent = spawnSync("python3", ["-c", send], { encoding: "utf8" });
-  if (sent.status !== 0) throw new Error(`sending the spoofed frame failed: ${sent.stderr}`);
-  await closed;
-  return out.replace("ready", "").trim();
-}
-
 /** A ruleset as iptables-save prints it, without comment lines and chain counters. */
 const normalize = (text: string) => text.split("\n").filter((l) => l && !l.startsWith("#")).map((l) => l.replace(/ \[\d+:\d+\]$/, ""));
 const saveFilter = (x: LabHost, tool: string) => normalize(lab.sh(x, `${tool}-save`));
@@ -156,13 +101,13 @@ afterAll(() => {
 
 test("before the deploy: loopback is blocked under DROP policies, spoofed packets and outside clients get through", async () => {
   for (const x of ["lab-1", "lab-2", "lab-3", "lab-4"].map((n) => h[n])) {
-    const seen = [x.name, loopbackWorks(x, "127.0.0.1"), loopbackWorks(x, "::1")];
+    const seen = [x.name, loopbackWorks(lab, x, "127.0.0.1"), loopbackWorks(lab, x, "::1")];
     // A clean-clone CI run once saw lab-2's loopback open here (both families) and never again in isolation or
     // in that run's order: on a mismatch, show what the host's namespace held, and whether it is the one set up.
     const diagnosis = seen[1] || seen[2] ? `\n${nsInode(x)} (set up: ${setUpInode[x.name]})\n${lab.try(x, "iptables -S; ip6tables -S; iptables-legacy -S 2>/dev/null").stdout}` : "";
     expect([...seen, diagnosis]).toEqual([x.name, false, false, ""]);
   }
-  expect(await spoofReceived(h["lab-5"])).toBe("spoofed-loopback");
+  expect(await spoofReceived(lab, h["lab-5"])).toBe("spoofed-loopback");
   expect(reachableFromOutside(h["lab-5"].address, 8080)).toBe(true);
 });
 
@@ -178,7 +123,7 @@ test("cdktf deploy: every reachable host converges; the unreachable one fails wi
 });
 
 test("after: TCP over 127.0.0.1 and [::1] works on every host", () => {
-  for (const x of converged()) expect([x.name, loopbackWorks(x, "127.0.0.1"), loopbackWorks(x, "::1")]).toEqual([x.name, true, true]);
+  for (const x of converged()) expect([x.name, loopbackWorks(lab, x, "127.0.0.1"), loopbackWorks(lab, x, "::1")]).toEqual([x.name, true, true]);
 });
 
 test("after: exactly one of each managed rule, in CIS order (lo ACCEPT then the loopback-source DROP); foreign rules unchanged", () => {
@@ -209,7 +154,7 @@ test("after: the persisted files on each host match its live ruleset", () => {
 test("after: spoofed 127.0.0.1 packets from outside are dropped by the anti-spoof rule (its counter rises, nothing is received)", async () => {
   const counter = () => Number(lab.sh(h["lab-5"], "iptables-save -c -t filter").split("\n").find((l) => l.includes(":spoof\""))!.match(/^\[(\d+):/)![1]);
   const before = counter();
-  expect(await spoofReceived(h["lab-5"])).toBe("");
+  expect(await spoofReceived(lab, h["lab-5"])).toBe("");
   expect(counter()).toBeGreaterThan(before);
 });
 
