@@ -724,14 +724,16 @@ cmd_down() {
 			kill_pids "${pids[@]}"
 			userdel -r "$LAB_USER" >/dev/null 2>&1 || userdel "$LAB_USER" >/dev/null 2>&1 || true
 		fi
-		if [[ -e "$STATE/created-etc-iptables" ]]; then
-			rmdir /etc/iptables 2>/dev/null || true
-		fi
-		if [[ -e "$STATE/created-etc-loopback-policy" ]]; then
-			rmdir /etc/loopback-policy 2>/dev/null || true
-		fi
-		if [[ -e "$STATE/created-etc-netns" ]]; then
-			rmdir /etc/netns 2>/dev/null || true
+		# The empty mount points under /etc are every lab's: another lab's hosts bind their own over them
+		# (ip netns exec fails for a host whose mount point is gone), so only the last lab down removes them.
+		if ((owns_shared)); then
+			for d in iptables loopback-policy netns; do
+				if [[ -e "$STATE/created-etc-$d" ]]; then
+					rmdir "/etc/$d" 2>/dev/null || true
+				fi
+			done
+		else
+			say "another lab (other LBP_LAB_ID) is up: leaving the mount points /etc/iptables, /etc/loopback-policy, /etc/netns to it"
 		fi
 		if [[ -e "$STATE/created-run-sshd" ]]; then
 			# Only if no other sshd on this machine might still need it.

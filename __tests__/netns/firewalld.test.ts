@@ -111,6 +111,13 @@ describe("GIVEN firewalld running with its default zones", () => {
     h.fw("--zone=public --add-port=9999/udp --add-port=8080/tcp");
     expect(spoofReceived(h, c, addr)).toBe("spoofed-loopback");
     expect(reachable(h, c, addr, 8080)).toBe(true);
+    // CIS's remediation as written (the drops in the trusted zone only) does not stop it: eth0 is in public.
+    const cis = `'rule family="ipv4" source address="127.0.0.1" destination not address="127.0.0.1" drop'`;
+    h.fw(`--zone=trusted --add-rich-rule=${cis}`);
+    h.fw("--zone=trusted --add-interface=lo");
+    expect(spoofReceived(h, c, addr)).toBe("spoofed-loopback");
+    h.fw(`--zone=trusted --remove-rich-rule=${cis}`);
+    h.fw("--zone=trusted --remove-interface=lo");
     const { a, c: conf } = deploy(h);
     ok(a);
     ok(conf);

@@ -70,8 +70,10 @@ export interface PolicyOptions {
   /**
    * When ufw, firewalld or a native nftables ruleset is in charge: `fail` the host with a message naming it,
    * `skip` it (succeed, change nothing, say so), `ignore` the manager and apply anyway, or `manage` the host
-   * through the firewall in charge (the same policy in its own terms; where no backend manages that firewall,
-   * the host fails as with `fail`, changing nothing). With nothing else in charge, every mode uses iptables.
+   * through the firewall in charge (the same policy in its own terms: ufw's user rules, an nftables table of
+   * our own plus a lo accept in every filtering base chain, or firewalld's zones through `firewall-cmd`; a host
+   * whose firewall cannot be managed safely fails, changing nothing). With nothing else in charge, every mode
+   * uses iptables.
    * @default "fail"
    */
   readonly otherFirewall?: OtherFirewall;
