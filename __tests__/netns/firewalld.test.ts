@@ -29,10 +29,12 @@ const plainHost = (label: string) => {
 };
 
 const MANAGE: PolicyOptions = { otherFirewall: "manage", localOnlyPorts: ["tcp/8080"], rollbackSeconds: 30 };
-const SPOOF4 = 'rule family="ipv4" source address="127.0.0.0/8" drop';
-const SPOOF6 = 'rule family="ipv6" source address="::1" drop';
-const LOCAL4 = 'rule family="ipv4" port port="8080" protocol="tcp" drop';
-const LOCAL6 = 'rule family="ipv6" port port="8080" protocol="tcp" drop';
+const SPOOF4 = 'rule priority="-32141" family="ipv4" source address="127.0.0.0/8" drop';
+const SPOOF6 = 'rule priority="-32141" family="ipv6" source address="::1" drop';
+const LOCAL4 = 'rule priority="-32141" family="ipv4" port port="8080" protocol="tcp" drop';
+const LOCAL6 = 'rule priority="-32141" family="ipv6" port port="8080" protocol="tcp" drop';
+/** An admin's own drop of the same match (no priority): another rule, never ours. */
+const ADMIN4 = 'rule family="ipv4" source address="127.0.0.0/8" drop';
 const OURS = [LOCAL4, LOCAL6, SPOOF4, SPOOF6].sort();
 
 /** apply, then confirm over a "new connection", as the two provisioner blocks do. */
@@ -84,8 +86,8 @@ describe("GIVEN firewalld running with its default zones", () => {
     // The CIS audit: lo in the trusted zone, the loopback source drops, in firewalld's permanent configuration.
     expect(h.fw("--permanent --zone=trusted --list-interfaces").trim()).toBe("lo");
     expect(h.richRules("trusted", true)).toEqual(expect.arrayContaining([SPOOF4, SPOOF6]));
-    // And in the kernel: firewalld's own table drops 127.0.0.0/8 in the default zone's input.
-    expect(h.sh("nft list chain inet firewalld filter_IN_public_deny")).toMatch(/ip saddr 127\.0\.0\.0\/8 drop/);
+    // And in the kernel: firewalld's own table drops 127.0.0.0/8 first in the default zone's input (priority < 0).
+    expect(h.sh("nft list chain inet firewalld filter_IN_public_pre")).toMatch(/ip saddr 127\.0\.0\.0\/8 drop/);
     expect(h.loopbackWorks("127.0.0.1")).toBe(true);
     expect(h.loopbackWorks("::1")).toBe(true);
     // A re-run changes nothing; check agrees. A reload (what a reboot does) keeps everything.
@@ -147,29 +149,79 @@ describe("GIVEN firewalld running with its default zones", () => {
     expect(stateOf(h)).toEqual(before);
   });
 
-  test("THEN destroy removes exactly what loopback-policy added and keeps what was there before (lo in trusted, an admin's identical rule), leaving every file that was there byte for byte", () => {
+  test("THEN the rollback completes when firewalld changed meanwhile (a zone deleted, an item already gone), and undoes a second unconfirmed run of the same generation too", () => {
+    const h = fwHost("rollback2");
+    h.fw("--permanent --new-zone=lab >/dev/null");
+    h.fw("--reload");
+    const policy = { ...MANAGE, rollbackSeconds: 8 };
+    ok(h.run("apply", policy));
+    // A new zone needs a reload, which drops the runtime change; the same generation is applied again while the
+    // first run still awaits confirmation: the guard must undo both.
+    h.fw("--permanent --new-zone=lab2 >/dev/null");
+    h.fw("--reload");
+    const a2 = h.run("apply", policy);
+    ok(a2);
+    expect(a2.stdout).toContain(`firewalld: runtime: added interface lo to trusted; added ${4 * zones(h).length} rich rules in ${zones(h).length} zones`);
+    expect(h.richRules("lab2")).toEqual(OURS);
+    // Then a zone the change touched disappears (its rules with it).
+    h.fw("--permanent --delete-zone=lab >/dev/null");
+    h.fw("--reload");
+    ok(h.run("apply", policy));
+    h.sh(`for i in $(seq 80); do [ -f ${h.env.LBP_STATE_DIR}/rolledback.0badc0de ] && break; sleep 0.5; done`);
+    expect(h.sh(`cat ${h.env.LBP_STATE_DIR}/rollback.log`)).not.toContain("failed");
+    expect(h.sh(`ls ${h.env.LBP_STATE_DIR}`)).not.toContain("pending");
+    for (const z of zones(h)) expect([z, h.richRules(z)]).toEqual([z, []]);
+    // Nothing of ours is left recorded for the runtime.
+    expect(h.sh(`cat ${h.env.LBP_RECORD_DIR}/firewalld.ours 2>/dev/null || :`)).toBe("");
+    // The permanent configuration was never touched (only the admin's zone deletions changed it).
+    for (const z of zones(h)) expect([z, h.richRules(z, true)]).toEqual([z, []]);
+    expect(h.fw("--permanent --zone=trusted --list-interfaces").trim()).toBe("");
+  });
+
+  test("WHEN IPv6 is disabled on the host after a deploy THEN a re-run keeps the IPv6 rich rules (skipping a family is not removing it)", () => {
+    const h = fwHost("ipv6gone");
+    ok(deploy(h).c);
+    h.sh("sysctl -qw net.ipv6.conf.all.disable_ipv6=1");
+    const { a, c } = deploy(h);
+    ok(a);
+    ok(c);
+    expect(a.stdout).toContain("ipv6: skipped: IPv6 is disabled (net.ipv6.conf.all.disable_ipv6=1) (firewalld's IPv6 rich rules of loopback-policy, if any, are kept)");
+    expect(h.richRules("public")).toEqual(OURS);
+    expect(h.richRules("public", true)).toEqual(OURS);
+  });
+
+  test("WHEN an admin adds a drop of the same match after the deploy THEN destroy keeps it (ours carry their own priority)", () => {
+    const h = fwHost("adminafter");
+    ok(deploy(h).c);
+    for (const p of ["", "--permanent "]) h.fw(`${p}--zone=public --add-rich-rule='${ADMIN4}'`);
+    ok(h.run("remove", MANAGE));
+    expect(h.richRules("public")).toEqual([ADMIN4]);
+    expect(h.richRules("public", true)).toEqual([ADMIN4]);
+  });
+
+  test("THEN destroy removes exactly what loopback-policy added and keeps what was there before (lo in trusted, an admin's drop of the same match), leaving every file that was there byte for byte", () => {
     const h = fwHost("remove");
-    // The admin did part of CIS by hand: lo in trusted and the IPv4 drop in public, both permanent and runtime.
+    // The admin did part of CIS by hand: lo in trusted and an IPv4 drop in public, both permanent and runtime.
     for (const p of ["", "--permanent "]) h.fw(`${p}--zone=trusted --add-interface=lo`);
-    for (const p of ["", "--permanent "]) h.fw(`${p}--zone=public --add-rich-rule='${SPOOF4}'`);
+    for (const p of ["", "--permanent "]) h.fw(`${p}--zone=public --add-rich-rule='${ADMIN4}'`);
     const before = stateOf(h);
     const files = h.permanentFiles();
     const { a, c } = deploy(h);
     ok(a);
     ok(c);
-    expect(a.stdout).toMatch(/firewalld: 2 of the policy's items were already in firewalld's runtime configuration before loopback-policy \(for example in zone public: rich rule family="ipv4" source address="127\.0\.0\.0\/8" drop\): not ours, kept on remove/);
-    expect(h.richRules("public")).toEqual(OURS);
+    expect(a.stdout).toContain("firewalld: 1 of the policy's items were already in firewalld's runtime configuration before loopback-policy (for example in zone trusted: interface lo): not ours, kept on remove");
+    expect(h.richRules("public")).toEqual([...OURS, ADMIN4].sort());
     const r = h.run("remove", MANAGE);
     ok(r);
-    expect(r.stdout).toContain(`firewalld: runtime: removed ${4 * zones(h).length - 1} rich rules from ${zones(h).length} zones (what generation 0badc0de had added)`);
-    expect(r.stdout).toContain(`firewalld: permanent: removed ${4 * zones(h).length - 1} rich rules from ${zones(h).length} zones (what generation 0badc0de had added)`);
+    expect(r.stdout).toContain(`firewalld: runtime: removed ${4 * zones(h).length} rich rules from ${zones(h).length} zones (what generation 0badc0de had added)`);
+    expect(r.stdout).toContain(`firewalld: permanent: removed ${4 * zones(h).length} rich rules from ${zones(h).length} zones (what generation 0badc0de had added)`);
     expect(stateOf(h)).toEqual(before);
     // Every file that was there is byte for byte what it was. firewalld itself keeps a zone it has changed as a file
     // of its own under /etc/firewalld/zones (with a .old backup), holding what the zone holds: the defaults again.
     const after = h.permanentFiles();
     for (const [f, text] of Object.entries(files)) expect([f, after[f]]).toEqual([f, text]);
     for (const f of Object.keys(after).filter((x) => !(x in files))) expect(f).toMatch(/^\/etc\/firewalld\/zones\/[a-z]+\.xml(\.old)?$/);
-    expect(h.richRules("public", true)).toEqual([SPOOF4]);
+    expect(h.richRules("public", true)).toEqual([ADMIN4]);
     expect(h.fw("--permanent --zone=trusted --list-interfaces").trim()).toBe("lo");
     // A second destroy finds nothing of ours.
     const again = h.run("remove", MANAGE);
@@ -225,13 +277,45 @@ describe("GIVEN firewalld in a state the engine cannot be sure of", () => {
     expect(stateOf(h)).toEqual(before);
   });
 
+  test("WHEN lo is bound to another zone only in the permanent configuration THEN apply refuses before changing anything (confirm would have refused after the change)", () => {
+    const h = fwHost("lopermanent");
+    h.fw("--permanent --zone=internal --add-interface=lo");
+    const before = stateOf(h);
+    const r = h.run("apply", MANAGE);
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain("lo is bound to firewalld's zone internal (permanent configuration), not trusted: moving it would change what that zone lets in; nothing was changed. Fix: firewall-cmd --permanent --zone=internal --remove-interface=lo");
+    expect(stateOf(h)).toEqual(before);
+    expect(h.sh(`ls ${h.env.LBP_STATE_DIR}`)).not.toContain("pending");
+  });
+
+  test("WHEN a policy file is writable by another user THEN apply refuses and changes nothing (everything under /etc/firewalld is checked)", () => {
+    const h = fwHost("unsafepolicy");
+    h.sh("mkdir -p /etc/firewalld/policies && printf '<?xml version=\"1.0\" encoding=\"utf-8\"?>\\n<policy target=\"CONTINUE\"><ingress-zone name=\"ANY\"/><egress-zone name=\"HOST\"/></policy>\\n' > /etc/firewalld/policies/x.xml && chmod 666 /etc/firewalld/policies/x.xml");
+    const r = h.run("apply", MANAGE);
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain("firewalld's configuration is not root's alone: /etc/firewalld/policies/x.xml is a link or writable by another user; nothing was changed");
+    expect(h.richRules("public")).toEqual([]);
+  });
+
+  test("WHEN firewalld was stopped after it was managed THEN apply refuses instead of falling back to iptables", () => {
+    const h = fwHost("stopped");
+    ok(deploy(h).c);
+    h.stopFirewalld();
+    const before = h.sh("iptables-save; nft list ruleset");
+    const r = h.run("apply", MANAGE);
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain("firewalld is not running, but it holds what generation 0badc0de added to it");
+    expect(r.stderr).toContain("nothing was changed. Fix: start firewalld");
+    expect(h.sh("iptables-save; nft list ruleset")).toBe(before);
+  });
+
   test("WHEN a zone file is writable by another user THEN apply refuses and changes nothing", () => {
     const h = fwHost("unsafe");
     h.fw("--permanent --new-zone=lab >/dev/null");
     h.sh("chmod 666 /etc/firewalld/zones/lab.xml");
     const r = h.run("apply", MANAGE);
     expect(r.status).not.toBe(0);
-    expect(r.stderr).toContain("firewalld's zone files are not root's alone: /etc/firewalld/zones/lab.xml; nothing was changed. Fix: chown root:root /etc/firewalld/zones/lab.xml && chmod go-w /etc/firewalld/zones/lab.xml");
+    expect(r.stderr).toContain("firewalld's configuration is not root's alone: /etc/firewalld/zones/lab.xml is a link or writable by another user; nothing was changed. Fix: chown root:root /etc/firewalld/zones/lab.xml && chmod go-w /etc/firewalld/zones/lab.xml");
     expect(h.richRules("public")).toEqual([]);
   });
 

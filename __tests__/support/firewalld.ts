@@ -58,6 +58,16 @@ export class FirewalldHost extends NetnsHost {
     return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
   }
 
+  /** Stop this host's firewalld (as `systemctl stop firewalld` would: it removes its rules on the way out). */
+  stopFirewalld(): void {
+    const pids = spawnSync("ip", ["netns", "pids", this.ns], { encoding: "utf8" }).stdout.split("\n").filter((p) => p !== "");
+    for (const pid of pids) {
+      const cmd = spawnSync("cat", [`/proc/${pid}/cmdline`], { encoding: "utf8" }).stdout;
+      if (cmd.includes("/usr/sbin/firewalld")) process.kill(Number(pid), "SIGTERM");
+    }
+    for (let i = 0; i < 50 && this.try("firewall-cmd --state").status === 0; i++) spawnSync("sleep", ["0.2"]);
+  }
+
   /** firewall-cmd here; throws on failure. */
   fw(args: string): string {
     return this.sh(`firewall-cmd ${args}`);

@@ -14,26 +14,26 @@ describe("firewalld plan (otherFirewall: manage, firewalld in charge)", () => {
   test("GIVEN the defaults THEN lo goes to the trusted zone and the two loopback source drops are the rich rules", () => {
     expect(plan().loZone).toBe("trusted");
     expect(rules()).toEqual([
-      'spoof: rule family="ipv4" source address="127.0.0.0/8" drop',
-      'spoof: rule family="ipv6" source address="::1" drop',
+      'spoof: rule priority="-32141" family="ipv4" source address="127.0.0.0/8" drop',
+      'spoof: rule priority="-32141" family="ipv6" source address="::1" drop',
     ]);
   });
 
   test("GIVEN reject, logging and local-only ports THEN each port or range is one rule per family, logging with the policy's prefix and rate", () => {
     expect(rules({ antiSpoofing: "reject", localOnlyAction: "reject", logDrops: { prefix: "lbp-x", perMinute: 3 }, localOnlyPorts: ["tcp/8080", "udp/9000-9100"] })).toEqual([
-      'spoof: rule family="ipv4" source address="127.0.0.0/8" log prefix="lbp-x spoof: " level="warning" limit value="3/m" reject',
-      'spoof: rule family="ipv6" source address="::1" log prefix="lbp-x spoof: " level="warning" limit value="3/m" reject',
-      'local-tcp-8080: rule family="ipv4" port port="8080" protocol="tcp" log prefix="lbp-x local-tcp-8080: " level="warning" limit value="3/m" reject',
-      'local-tcp-8080: rule family="ipv6" port port="8080" protocol="tcp" log prefix="lbp-x local-tcp-8080: " level="warning" limit value="3/m" reject',
-      'local-udp-9000-9100: rule family="ipv4" port port="9000-9100" protocol="udp" log prefix="lbp-x local-udp-9000-9100: " level="warning" limit value="3/m" reject',
-      'local-udp-9000-9100: rule family="ipv6" port port="9000-9100" protocol="udp" log prefix="lbp-x local-udp-9000-9100: " level="warning" limit value="3/m" reject',
+      'spoof: rule priority="-32141" family="ipv4" source address="127.0.0.0/8" log prefix="lbp-x spoof: " level="warning" limit value="3/m" reject',
+      'spoof: rule priority="-32141" family="ipv6" source address="::1" log prefix="lbp-x spoof: " level="warning" limit value="3/m" reject',
+      'local-tcp-8080: rule priority="-32141" family="ipv4" port port="8080" protocol="tcp" log prefix="lbp-x local-tcp-8080: " level="warning" limit value="3/m" reject',
+      'local-tcp-8080: rule priority="-32141" family="ipv6" port port="8080" protocol="tcp" log prefix="lbp-x local-tcp-8080: " level="warning" limit value="3/m" reject',
+      'local-udp-9000-9100: rule priority="-32141" family="ipv4" port port="9000-9100" protocol="udp" log prefix="lbp-x local-udp-9000-9100: " level="warning" limit value="3/m" reject',
+      'local-udp-9000-9100: rule priority="-32141" family="ipv6" port port="9000-9100" protocol="udp" log prefix="lbp-x local-udp-9000-9100: " level="warning" limit value="3/m" reject',
     ]);
   });
 
   test("GIVEN IPv6 off or anti-spoofing off THEN those rules are left out", () => {
     expect(rules({ ipv6: "off", localOnlyPorts: ["tcp/5432"] })).toEqual([
-      'spoof: rule family="ipv4" source address="127.0.0.0/8" drop',
-      'local-tcp-5432: rule family="ipv4" port port="5432" protocol="tcp" drop',
+      'spoof: rule priority="-32141" family="ipv4" source address="127.0.0.0/8" drop',
+      'local-tcp-5432: rule priority="-32141" family="ipv4" port port="5432" protocol="tcp" drop',
     ]);
     expect(rules({ antiSpoofing: "off" })).toEqual([]);
   });
@@ -46,8 +46,8 @@ describe("firewalld plan (otherFirewall: manage, firewalld in charge)", () => {
   test("THEN the commands are the ones a person would type, lo first", () => {
     expect(firewalldCommands(plan())).toEqual([
       "firewall-cmd --zone=trusted --add-interface=lo",
-      "firewall-cmd --zone=<every zone> --add-rich-rule='rule family=\"ipv4\" source address=\"127.0.0.0/8\" drop'",
-      "firewall-cmd --zone=<every zone> --add-rich-rule='rule family=\"ipv6\" source address=\"::1\" drop'",
+      "firewall-cmd --zone=<every zone> --add-rich-rule='rule priority=\"-32141\" family=\"ipv4\" source address=\"127.0.0.0/8\" drop'",
+      "firewall-cmd --zone=<every zone> --add-rich-rule='rule priority=\"-32141\" family=\"ipv6\" source address=\"::1\" drop'",
     ]);
   });
 });
@@ -60,8 +60,8 @@ describe("policy script", () => {
       "lbp_firewalld_rules() {",
       "  # firewall-cmd --zone=trusted --add-interface=lo",
       "  lbp_firewalld_lo 'trusted'",
-      "  # firewall-cmd --zone=<every zone> --add-rich-rule='rule family=\"ipv4\" source address=\"127.0.0.0/8\" drop'",
-      "  lbp_firewalld_rule ipv4 spoof 'rule family=\"ipv4\" source address=\"127.0.0.0/8\" drop'",
+      "  # firewall-cmd --zone=<every zone> --add-rich-rule='rule priority=\"-32141\" family=\"ipv4\" source address=\"127.0.0.0/8\" drop'",
+      "  lbp_firewalld_rule ipv4 spoof 'rule priority=\"-32141\" family=\"ipv4\" source address=\"127.0.0.0/8\" drop'",
     ].join("\n"));
   });
 

@@ -25,15 +25,22 @@ export interface FirewalldPlan {
 export const FIREWALLD_LO_ZONE = "trusted";
 
 /**
+ * The priority of every rich rule of ours. firewalld keeps it in the rule's canonical text, so it marks the rule as
+ * loopback-policy's (an admin's rule of the same match without it is another rule, kept on remove), and a negative
+ * priority puts it in the zone's first part, before the zone's logging, deny and allow rules.
+ */
+export const FIREWALLD_PRIORITY = -32141;
+
+/**
  * Turn a policy into firewalld's terms, the CIS way: `lo` in the trusted zone, and rich rules that drop (or reject)
  * 127.0.0.0/8 and ::1 sources, and non-loopback packets to the local-only ports.
  *
  * The rich rules go to **every** zone, not only the trusted one as CIS's remediation writes them: a spoofed
  * packet arrives on another interface and is judged by that interface's zone (or the default zone), so a drop
  * in the trusted zone alone never sees it. firewalld accepts `lo` in its own input and output chains before any
- * zone (`iifname "lo" accept`), so a source drop in a zone never touches loopback traffic. Rich rules sit in a
- * zone's deny part, ahead of its services and ports: a local-only port stays closed off lo even when a zone
- * opens it. One rule per port or range (a rich rule names one). IPv6 rules are left out when IPv6 is off.
+ * zone (`iifname "lo" accept`), so a source drop in a zone never touches loopback traffic. Ours sit in a zone's
+ * first part (priority {@link FIREWALLD_PRIORITY}), ahead of its services and ports: a local-only port stays closed
+ * off lo even when a zone opens it. One rule per port or range (a rich rule names one). IPv6 rules are left out when IPv6 is off.
  */
 export function planFirewalld(policy: Policy): FirewalldPlan {
   const rules: FirewalldRichRule[] = [];
@@ -46,7 +53,7 @@ export function planFirewalld(policy: Policy): FirewalldPlan {
       rules.push({
         family,
         id: "spoof",
-        rule: `rule family="${family}" source address="${net}"${log("spoof")} ${policy.antiSpoofing}`,
+        rule: `rule priority="${FIREWALLD_PRIORITY}" family="${family}" source address="${net}"${log("spoof")} ${policy.antiSpoofing}`,
         why: `${policy.antiSpoofing} ${net} arriving off lo (anti-spoofing; firewalld accepts lo before every zone)`,
       });
     }
@@ -58,7 +65,7 @@ export function planFirewalld(policy: Policy): FirewalldPlan {
       rules.push({
         family,
         id,
-        rule: `rule family="${family}" port port="${ports}" protocol="${port.protocol}"${log(id)} ${policy.localOnlyAction}`,
+        rule: `rule priority="${FIREWALLD_PRIORITY}" family="${family}" port port="${ports}" protocol="${port.protocol}"${log(id)} ${policy.localOnlyAction}`,
         why: `${policy.localOnlyAction} non-loopback packets to ${port.toString()} (local-only)`,
       });
     }

@@ -345,7 +345,7 @@ lbp_other_firewall() {
     return 0
   fi
   # firewalld answers over the system bus: without its socket it is not running, and asking costs ~0.3 s of Python.
-  if [ -S /run/dbus/system_bus_socket ] && command -v firewall-cmd >/dev/null 2>&1 && [ "$(firewall-cmd --state 2>/dev/null)" = running ]; then
+  if [ -S /run/dbus/system_bus_socket ] && command -v firewall-cmd >/dev/null 2>&1 && [ "$(timeout 10 firewall-cmd --state 2>/dev/null)" = running ]; then
     lbp_other="firewalld is running (firewall-cmd --state)" lbp_manager=firewalld
     return 0
   fi
@@ -880,6 +880,11 @@ lbp_preflight() {
         lbp_die "$lbp_other and manages this firewall; loopback-policy changes nothing here. Configure loopback in that tool, or set otherFirewall: \"skip\" (leave the host alone) or \"ignore\" (apply anyway)"
         ;;
     esac
+  fi
+  # firewalld stopped since it was managed: iptables rules now would be flushed when it starts, and destroy could not
+  # take them away (it removes through firewalld).
+  if [ "$LBP_OTHER_FIREWALL" = manage ] && command -v lbp_firewalld_present >/dev/null 2>&1 && lbp_firewalld_present; then
+    lbp_die "firewalld is not running, but it holds what generation $LBP_GEN added to it ($LBP_RECORD/firewalld.ours); nothing was changed. Fix: start firewalld (systemctl start firewalld) and run again"
   fi
   [ "$lbp_have_iptables" = 1 ] || lbp_die "iptables is not installed (Debian/Ubuntu: apt-get install iptables; RHEL/Fedora: dnf install iptables-nft); nothing was changed"
 }
