@@ -1,10 +1,6 @@
-import { mkdtempSync, rmSync } from "fs";
-import { tmpdir } from "os";
-import { join } from "path";
-import { App, TerraformStack } from "cdktf";
 import { hostOutcome } from "../../lib/check/outcome";
-import { reviewCli } from "../../lib/cli/review";
-import { LoopbackPolicy, NftStatement, PolicyOptions, nftCommand, nftCommands, planNftables, planRules, renderPolicyScript, validateFleet } from "../../lib/core";
+import { NftStatement, PolicyOptions, nftCommand, nftCommands, planNftables, planRules, renderPolicyScript, validateFleet } from "../../lib/core";
+import { reviewOfPolicy } from "../support/review";
 
 const policyOf = (policy: PolicyOptions = {}) => validateFleet({ hosts: [{ name: "h", address: "192.0.2.1" }], ...policy }).hosts[0].policy;
 const plan = (policy: PolicyOptions = {}) => planNftables(policyOf(policy));
@@ -99,19 +95,7 @@ describe("policy script", () => {
 });
 
 describe("review and check", () => {
-  const review = (policy: PolicyOptions, format: string) => {
-    const dir = mkdtempSync(join(tmpdir(), "lbp-nft-review-"));
-    try {
-      const app = new App({ outdir: join(dir, "cdktf.out") });
-      new LoopbackPolicy(new TerraformStack(app, "s"), "loopback", { resourceType: "terraform_data", hosts: [{ name: "web-1", address: "192.0.2.11" }], ...policy });
-      app.synth();
-      let out = "";
-      reviewCli(["--dir", join(dir, "cdktf.out"), "--format", format, "--no-record"], { stdout: (t) => (out += t), stderr: () => undefined });
-      return out;
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  };
+  const review = reviewOfPolicy;
 
   test("GIVEN a manage policy THEN review shows its nft rules when nftables is in charge (text, markdown, json)", () => {
     const text = review({ otherFirewall: "manage" }, "text");
