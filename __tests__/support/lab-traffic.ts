@@ -1,5 +1,6 @@
 import { spawn, spawnSync } from "child_process";
 import { Lab, LabHost } from "./lab";
+import { spoofedFrameProgram } from "./spoof-frame";
 
 /**
  * Test traffic for lab hosts (lab.sh namespaces): a TCP round trip over loopback inside a host, a TCP connect from
@@ -45,21 +46,7 @@ export async function spoofReceived(lab: Lab, x: LabHost): Promise<string> {
       }
     });
   });
-  const send = [
-    "import socket,struct",
-    `src=socket.inet_aton('127.0.0.1');dst=socket.inet_aton('${x.address}')`,
-    "payload=b'spoofed-loopback'",
-    "udp=struct.pack('!HHHH',40000,9999,8+len(payload),0)+payload",
-    "hdr=struct.pack('!BBHHHBBH4s4s',0x45,0,20+len(udp),1,0,64,17,0,src,dst)",
-    "s=sum(struct.unpack('!10H',hdr));s=(s&0xffff)+(s>>16);s=(s&0xffff)+(s>>16)",
-    "hdr=hdr[:10]+struct.pack('!H',~s&0xffff)+hdr[12:]",
-    "mac=lambda m: bytes(int(b,16) for b in m.split(':'))",
-    `src_mac=open('/sys/class/net/${veth}/address').read().strip()`,
-    `frame=mac('${hostMac}')+mac(src_mac)+b'\\x08\\x00'+hdr+udp`,
-    "p=socket.socket(socket.AF_PACKET,socket.SOCK_RAW)",
-    `p.bind(('${veth}',0))`,
-    "p.send(frame)",
-  ].join("\n");
+  const send = spoofedFrameProgram(x.address, hostMac, veth);
   const sent = spawnSync("python3", ["-c", send], { encoding: "utf8" });
   if (sent.status !== 0) {
     listener.kill();

@@ -1,6 +1,7 @@
 import { execFileSync } from "child_process";
 import { readFileSync, writeFileSync } from "fs";
 import { NetnsHost } from "./netns";
+import { spoofedFrameProgram } from "./spoof-frame";
 
 /** Traffic between a namespace host and an outside client joined to it: connections and spoofed packets. */
 let subnet = 0;
@@ -30,21 +31,7 @@ export function spoofReceived(h: NetnsHost, c: NetnsHost, addr: string): string 
   writeFileSync(got, "");
   h.sh(`python3 -c "import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);s.bind(('0.0.0.0',9999));s.settimeout(2)\ntry:\n print(s.recv(64).decode(),flush=True)\nexcept Exception:\n pass" > ${got} 2>&1 </dev/null & sleep 0.5`);
   const hostMac = h.sh("cat /sys/class/net/eth0/address").trim();
-  const send = [
-    "import socket,struct",
-    `src=socket.inet_aton('127.0.0.1');dst=socket.inet_aton('${addr}')`,
-    "payload=b'spoofed-loopback'",
-    "udp=struct.pack('!HHHH',40000,9999,8+len(payload),0)+payload",
-    "hdr=struct.pack('!BBHHHBBH4s4s',0x45,0,20+len(udp),1,0,64,17,0,src,dst)",
-    "s=sum(struct.unpack('!10H',hdr));s=(s&0xffff)+(s>>16);s=(s&0xffff)+(s>>16)",
-    "hdr=hdr[:10]+struct.pack('!H',~s&0xffff)+hdr[12:]",
-    "mac=lambda m: bytes(int(b,16) for b in m.split(':'))",
-    "src_mac=open('/sys/class/net/eth0/address').read().strip()",
-    `frame=mac('${hostMac}')+mac(src_mac)+b'\\x08\\x00'+hdr+udp`,
-    "p=socket.socket(socket.AF_PACKET,socket.SOCK_RAW)",
-    "p.bind(('eth0',0))",
-    "p.send(frame)",
-  ].join("\n");
+  const send = spoofedFrameProgram(addr, hostMac, "eth0");
   writeFileSync(`${c.dir}/send.py`, send);
   c.sh(`python3 ${c.dir}/send.py`);
   h.sh("sleep 2");
