@@ -2,6 +2,11 @@ const { rmSync } = require("fs");
 
 /** Jest globalTeardown: removes the run's temp directory (see global-setup.js) and puts TMPDIR back. */
 module.exports = function globalTeardown() {
+  const lock = globalThis.__lbpTestLock;
+  if (lock) {
+    delete globalThis.__lbpTestLock;
+    lock.stdin.end(); // the holder's cat ends, flock releases the test-run lock (see global-setup.js)
+  }
   const run = globalThis.__lbpTestTmp;
   if (!run) return;
   delete globalThis.__lbpTestTmp;

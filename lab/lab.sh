@@ -57,6 +57,11 @@ readonly FLEET="$STATE/fleet.json"
 readonly CLIENT_KEY="$STATE/id_ed25519"
 readonly AUTH_KEYS="$STATE/authorized_keys"
 readonly KNOWN_HOSTS="$STATE/known_hosts"
+# Which state directory holds this id's namespaces: two labs of one id (another checkout's test run, say) would
+# share them, and the second `up` would take over the first's hosts with their rules. Machine-wide, like the lock.
+readonly OWNER_DIR=/run/lbp-lab-owners
+readonly OWNER_FILE="$OWNER_DIR/$LAB_ID"
+readonly LOCK_FILE=/run/lbp-lab.lock
 
 die() {
 	printf 'lab: %s\n' "$*" >&2
@@ -77,6 +82,7 @@ usage: lab.sh up [N]            create/reconcile N hosts lab-1..lab-N (default $
 
 environment: LBP_LAB_DIR  state directory (default /run/lbp-lab, /run/lbp-labN for LBP_LAB_ID=N); the fleet file is \$LBP_LAB_DIR/fleet.json
              LBP_LAB_ID   0-9 (default 0): labs with different ids coexist (own namespaces, veths, subnets)
+             LBP_LAB_WAIT seconds \`up\` waits for another lab of the same id (another LBP_LAB_DIR) to go down (default 0: refuse)
 EOF
 }
 
@@ -115,12 +121,85 @@ check_state_dir() {
 	fi
 }
 
-# Serialise up/down against each other (lock the script itself: no lock file to clean up).
+# Serialise up/down against each other, machine-wide: a lab.sh of another checkout shares the namespaces, the lab
+# user and the /etc mount points with this one.
 take_lock() {
 	if have_tool flock; then
-		exec 9<"${BASH_SOURCE[0]}"
-		flock -w 300 9 || die "another lab.sh up/down is still running (gave up waiting for the lock)"
+		exec 9>>"$LOCK_FILE"
+		flock -w 300 9 || die "another lab.sh up/down is still running (gave up waiting for the lock $LOCK_FILE)"
 	fi
+}
+
+release_lock() {
+	if have_tool flock; then flock -u 9; fi
+}
+
+# ---------------------------------------------------------------- ownership
+
+# The state directory recorded as holding this id's namespaces (empty: none recorded).
+lab_owner() {
+	local owner=
+	[[ -f "$OWNER_FILE" ]] && owner=$(<"$OWNER_FILE")
+	printf '%s' "$owner"
+}
+
+# Make this lab the owner of the id's namespaces (under the lock): refuse (or wait, LBP_LAB_WAIT) while another
+# lab that is up holds them, and remove what a lab that is gone left behind, so that no host starts with its rules.
+claim_lab() {
+	local owner wait=${LBP_LAB_WAIT:-0} waited=0 i leftovers=()
+	[[ "$wait" =~ ^[0-9]+$ ]] || die "LBP_LAB_WAIT must be a whole number of seconds (got '$wait')"
+	while owner=$(held_by_other); do
+		if ((waited >= 10#$wait)); then
+			die "LBP_LAB_ID=$LAB_ID is in use by the lab in $owner (its sshds are running); a second lab of the same id would take over its hosts. Fix: use another LBP_LAB_ID (0-9), take that lab down (LBP_LAB_DIR=$owner lab.sh down), or set LBP_LAB_WAIT=SECONDS to wait for it"
+		fi
+		((waited)) || say "waiting up to ${wait}s for the lab in $owner (LBP_LAB_ID=$LAB_ID) to go down"
+		release_lock
+		sleep 2
+		waited=$((waited + 2))
+		take_lock
+	done
+	owner=$(lab_owner)
+	while read -r i; do
+		[[ -n "$i" ]] || continue
+		# Another (gone) lab's hosts are all leftovers; with no owner recorded (a lab.sh before owners), only those
+		# this state directory knows nothing of.
+		if [[ -n "$owner" && "$owner" != "$STATE" ]] || [[ ! -d "$(hostdir_of "$i")" ]]; then
+			leftovers+=("$i")
+		fi
+	done < <(existing_indexes)
+	if ((${#leftovers[@]})); then
+		say "removing what an earlier lab of LBP_LAB_ID=$LAB_ID left (${owner:-no owner recorded}; not up): $(name_of "${leftovers[0]}") and $((${#leftovers[@]} - 1)) more"
+		remove_hosts "${leftovers[@]}"
+	fi
+	record_owner
+}
+
+record_owner() {
+	[[ -d "$OWNER_DIR" ]] || mkdir -m 755 "$OWNER_DIR"
+	printf '%s\n' "$STATE" >"$OWNER_FILE.tmp"
+	mv -f "$OWNER_FILE.tmp" "$OWNER_FILE"
+}
+
+# Forget the owner record if it is this lab's, or a lab that is gone.
+clear_owner() {
+	local owner
+	owner=$(lab_owner)
+	if [[ -n "$owner" ]] && { [[ "$owner" == "$STATE" ]] || ! lab_alive "$owner"; }; then
+		rm -f "$OWNER_FILE"
+	fi
+}
+
+# Is the lab of state directory DIR up: its marker there and an sshd of its hosts running?
+lab_alive() {
+	[[ -e "$1/.lbp-lab" ]] && [[ -n "$(lab_sshd_pids "$1")" ]]
+}
+
+# Does a lab of another state directory hold this id's namespaces? Prints its directory.
+held_by_other() {
+	local owner
+	owner=$(lab_owner)
+	[[ -n "$owner" && "$owner" != "$STATE" ]] && lab_alive "$owner" || return 1
+	printf '%s' "$owner"
 }
 
 # ---------------------------------------------------------------- naming
@@ -204,14 +283,14 @@ pid_matches() {
 	[[ "$CMDLINE" == *"$2"* ]]
 }
 
-# PIDs of sshd processes started with a config file under the state dir.
+# PIDs of sshd processes started with a config file under the state dir (or under DIR).
 lab_sshd_pids() {
-	local p pid
+	local p pid dir=${1:-$STATE}
 	for p in /proc/[0-9]*; do
 		pid=${p#/proc/}
 		read_cmdline "$pid" || continue
 		[[ "$CMDLINE" == "$SSHD "* || "$CMDLINE" == "sshd: "* ]] || continue
-		[[ "$CMDLINE" == *"-f $STATE/hosts/"* ]] && printf '%s\n' "$pid"
+		[[ "$CMDLINE" == *"-f $dir/hosts/"* ]] && printf '%s\n' "$pid"
 	done
 	true
 }
@@ -653,6 +732,7 @@ cmd_up() {
 	need timeout coreutils
 	[[ -e /proc/net/if_inet6 ]] || die "IPv6 is not available in this kernel (the lab needs it)"
 	take_lock
+	claim_lab
 
 	# Shrink first: anything beyond N goes away completely.
 	extra=()
@@ -674,25 +754,29 @@ cmd_up() {
 
 # ---------------------------------------------------------------- down
 
-# Is a lab with another LBP_LAB_ID up? It shares the lab user and its sudoers file with this one.
+# Is another lab up (another LBP_LAB_ID, or this id held by another state directory)? It shares the lab user,
+# its sudoers file and the /etc mount points with this one. (Called once this lab's hosts are removed.)
 other_lab_up() {
 	local d name
 	for d in /run/netns/lbp-lab*; do
 		[[ -e "$d" ]] || continue
 		name=${d##*/}
-		[[ "$name" == "$NS_PREFIX"* ]] && continue
 		[[ "$name" =~ ^lbp-lab[0-9]?-[0-9]+$ ]] && return 0
 	done
 	return 1
 }
 
 cmd_down() {
-	local i found=0 pid pids=() f hosts=()
+	local i found=0 pid pids=() f hosts=() owner
 	need ip iproute2
 	take_lock
-	while read -r i; do
-		[[ -n "$i" ]] && hosts+=("$i")
-	done < <(existing_indexes)
+	if owner=$(held_by_other); then
+		say "LBP_LAB_ID=$LAB_ID is held by the lab in $owner, which is up: leaving its hosts alone"
+	else
+		while read -r i; do
+			[[ -n "$i" ]] && hosts+=("$i")
+		done < <(existing_indexes)
+	fi
 	if ((${#hosts[@]})); then
 		found=1
 		remove_hosts "${hosts[@]}"
@@ -705,10 +789,11 @@ cmd_down() {
 		found=1
 		kill_pids "${pids[@]}"
 	fi
+	clear_owner
 	local owns_shared=1
 	if other_lab_up; then
 		owns_shared=0
-		say "another lab (other LBP_LAB_ID) is up: leaving $SUDOERS_FILE and user $LAB_USER to it"
+		say "another lab is up: leaving $SUDOERS_FILE and user $LAB_USER to it"
 	fi
 	if ((owns_shared)) && [[ -e "$SUDOERS_FILE" ]]; then
 		found=1
@@ -733,7 +818,7 @@ cmd_down() {
 				fi
 			done
 		else
-			say "another lab (other LBP_LAB_ID) is up: leaving the mount points /etc/iptables, /etc/loopback-policy, /etc/netns to it"
+			say "another lab is up: leaving the mount points /etc/iptables, /etc/loopback-policy, /etc/netns to it"
 		fi
 		if [[ -e "$STATE/created-run-sshd" ]]; then
 			# Only if no other sshd on this machine might still need it.

@@ -26,9 +26,15 @@ export class Lab {
   constructor(readonly stateDir: string) {}
 
   private lab(args: string[]): string {
-    const r = spawnSync("bash", [LAB, ...args], { encoding: "utf8", env: { ...process.env, LBP_LAB_DIR: this.stateDir }, timeout: 300_000 });
+    const r = this.run(args);
     if (r.status !== 0) throw new Error(`lab ${args.join(" ")} failed (${r.status}): ${r.stderr}${r.stdout}`);
     return r.stdout;
+  }
+
+  /** Run `lab.sh ARGS` with this lab's state directory (and `env` added); returns status and output. */
+  run(args: string[], env: Record<string, string> = {}): { status: number; stdout: string; stderr: string } {
+    const r = spawnSync("bash", [LAB, ...args], { encoding: "utf8", env: { ...process.env, LBP_LAB_DIR: this.stateDir, ...env }, timeout: 300_000 });
+    return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
   }
 
   up(n: number): LabFleet {
