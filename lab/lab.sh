@@ -161,8 +161,10 @@ claim_lab() {
 	owner=$(lab_owner)
 	while read -r i; do
 		[[ -n "$i" ]] || continue
-		# Another (gone) lab's hosts are all leftovers; with no owner recorded (a lab.sh before owners), only those
-		# this state directory knows nothing of.
+		# A leftover is a live namespace or veth (what holds rules and processes): all of another (gone) lab's; with
+		# no owner recorded (a lab.sh before owners), those this state directory knows nothing of. Files staged
+		# under /etc/netns/<ns>/ before `up` (a host's own /etc entries) are not leftovers.
+		ns_exists "$(ns_of "$i")" || [[ -e "/sys/class/net/$(veth_of "$i")" ]] || continue
 		if [[ -n "$owner" && "$owner" != "$STATE" ]] || [[ ! -d "$(hostdir_of "$i")" ]]; then
 			leftovers+=("$i")
 		fi
