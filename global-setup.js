@@ -34,7 +34,8 @@ const LOCK = "/run/lbp-test-run.lock";
 const WAIT_MINUTES = 60;
 
 function oneRunAtATime() {
-  if (process.getuid?.() !== 0 || process.env.LBP_TEST_NO_LOCK === "1") return Promise.resolve();
+  // A jest run started by a test of this run (unit/litter.test.ts) is inside the lock already.
+  if (process.getuid?.() !== 0 || process.env.LBP_TEST_NO_LOCK === "1" || process.env.LBP_TEST_LOCK_HELD) return Promise.resolve();
   return new Promise((resolve, reject) => {
     const holder = spawn("flock", ["-w", String(WAIT_MINUTES * 60), LOCK, "sh", "-c", "echo held; exec cat >/dev/null"], { stdio: ["pipe", "pipe", "inherit"] });
     const started = Date.now();
@@ -54,6 +55,7 @@ function oneRunAtATime() {
       holder.removeAllListeners("exit");
       holder.stdout.destroy();
       globalThis.__lbpTestLock = holder;
+      process.env.LBP_TEST_LOCK_HELD = String(process.pid);
       resolve();
     });
   });

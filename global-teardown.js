@@ -6,6 +6,7 @@ module.exports = function globalTeardown() {
   if (lock) {
     delete globalThis.__lbpTestLock;
     lock.stdin.end(); // the holder's cat ends, flock releases the test-run lock (see global-setup.js)
+    delete process.env.LBP_TEST_LOCK_HELD;
   }
   const run = globalThis.__lbpTestTmp;
   if (!run) return;

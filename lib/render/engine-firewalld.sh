@@ -326,17 +326,7 @@ lbp_fd_apply() {
   lbp_fd_trust changed
   lbp_fd_host
   lbp_fd_families
-  if [ -f "$LBP_DIR/pending" ] && { [ "$(cat "$LBP_DIR/pending")" != "$LBP_GEN" ] || ! lbp_timer_alive; }; then
-    if [ -f "$LBP_DIR/changed" ]; then
-      lbp_say "an unconfirmed change of generation $(cat "$LBP_DIR/pending") is pending; rolling it back first"
-      lbp_restore_snapshots || lbp_die "could not roll back the unconfirmed change"
-    else
-      lbp_say "a run of generation $(cat "$LBP_DIR/pending") stopped before changing anything; clearing its guard"
-    fi
-    lbp_clear_pending
-  fi
-  rm -f "$LBP_DIR/rolledback.$LBP_GEN"
-  [ -z "$LBP_INSTANCE" ] || echo "$LBP_INSTANCE" > "$LBP_DIR/owner.$LBP_GEN"
+  lbp_settle_pending
   lbp_fd_prepare apply
   lbp_fd_report_theirs runtime
   if [ ! -s "$lbp_work/fd.runtime.add" ] && [ ! -s "$lbp_work/fd.runtime.del" ]; then

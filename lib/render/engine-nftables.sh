@@ -481,18 +481,10 @@ lbp_nt_apply() {
   fi
   lbp_nt_pick_families
   lbp_nt_start
-  if [ -f "$LBP_DIR/pending" ] && { [ "$(cat "$LBP_DIR/pending")" != "$LBP_GEN" ] || ! lbp_timer_alive; }; then
-    if [ -f "$LBP_DIR/changed" ]; then
-      lbp_say "an unconfirmed change of generation $(cat "$LBP_DIR/pending") is pending; rolling it back first"
-      lbp_restore_snapshots || lbp_die "could not roll back the unconfirmed change"
-      lbp_nt_scan || lbp_die "nftables: $lbp_why; nothing was changed"
-    else
-      lbp_say "a run of generation $(cat "$LBP_DIR/pending") stopped before changing anything; clearing its guard"
-    fi
-    lbp_clear_pending
+  lbp_settle_pending
+  if [ "$lbp_settled" = rolledback ]; then
+    lbp_nt_scan || lbp_die "nftables: $lbp_why; nothing was changed"
   fi
-  rm -f "$LBP_DIR/rolledback.$LBP_GEN"
-  [ -z "$LBP_INSTANCE" ] || echo "$LBP_INSTANCE" > "$LBP_DIR/owner.$LBP_GEN"
   # The snapshot: our part of the ruleset as it is (what the guard and a failed verification restore).
   lbp_nt_current > "$lbp_work/snapshot.nftables" || lbp_die "cannot write the snapshot to $lbp_work; nothing was changed"
   lbp_nt_desired > "$lbp_work/nt.target"

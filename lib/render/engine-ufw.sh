@@ -295,17 +295,7 @@ lbp_ufw_apply() {
   lbp_ufw_trust changed
   lbp_say "host: $(ufw version 2>/dev/null | head -n 1), $(lbp_backend); policy $LBP_POLICY; generation $LBP_GEN"
   lbp_ufw_families
-  if [ -f "$LBP_DIR/pending" ] && { [ "$(cat "$LBP_DIR/pending")" != "$LBP_GEN" ] || ! lbp_timer_alive; }; then
-    if [ -f "$LBP_DIR/changed" ]; then
-      lbp_say "an unconfirmed change of generation $(cat "$LBP_DIR/pending") is pending; rolling it back first"
-      lbp_restore_snapshots || lbp_die "could not roll back the unconfirmed change"
-    else
-      lbp_say "a run of generation $(cat "$LBP_DIR/pending") stopped before changing anything; clearing its guard"
-    fi
-    lbp_clear_pending
-  fi
-  rm -f "$LBP_DIR/rolledback.$LBP_GEN"
-  [ -z "$LBP_INSTANCE" ] || echo "$LBP_INSTANCE" > "$LBP_DIR/owner.$LBP_GEN"
+  lbp_settle_pending
   lbp_ufw_lock
   lbp_record_generation ufw.generations
   lbp_pending_change=0

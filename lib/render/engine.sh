@@ -911,24 +911,35 @@ lbp_policy_families() {
   if [ "$LBP_IPV6" != off ] && [ -z "$(lbp_ipv6_unavailable)" ]; then echo "ipv4 ipv6"; else echo ipv4; fi
 }
 
+# Before an apply changes anything, every backend settles a guard that is not this generation's live one: an
+# unconfirmed change is rolled back (lbp_settled=rolledback: what the caller read of the firewall is stale), a run
+# that stopped before changing anything has its guard cleared (lbp_settled=cleared); lbp_settled is empty when
+# there was nothing to settle. Then this instance owns the generation's rules, until another instance applies it
+# (a replacement).
+lbp_settle_pending() {
+  lbp_settled=
+  if [ -f "$LBP_DIR/pending" ] && { [ "$(cat "$LBP_DIR/pending")" != "$LBP_GEN" ] || ! lbp_timer_alive; }; then
+    if [ -f "$LBP_DIR/changed" ]; then
+      lbp_say "an unconfirmed change of generation $(cat "$LBP_DIR/pending") is pending; rolling it back first"
+      lbp_restore_snapshots || lbp_die "could not roll back the unconfirmed change"
+      lbp_settled=rolledback
+    else
+      lbp_say "a run of generation $(cat "$LBP_DIR/pending") stopped before changing anything; clearing its guard"
+      lbp_settled=cleared
+    fi
+    lbp_clear_pending
+  fi
+  rm -f "$LBP_DIR/rolledback.$LBP_GEN"
+  [ -z "$LBP_INSTANCE" ] || echo "$LBP_INSTANCE" > "$LBP_DIR/owner.$LBP_GEN"
+}
+
 lbp_apply() {
   lbp_lock
   lbp_preflight "$(lbp_policy_families)"
   lbp_say "host: $(lbp_backend); policy $LBP_POLICY; generation $LBP_GEN"
   lbp_pick_families
-  if [ -f "$LBP_DIR/pending" ] && { [ "$(cat "$LBP_DIR/pending")" != "$LBP_GEN" ] || ! lbp_timer_alive; }; then
-    if [ -f "$LBP_DIR/changed" ]; then
-      lbp_say "an unconfirmed change of generation $(cat "$LBP_DIR/pending") is pending; rolling it back first"
-      lbp_restore_snapshots || lbp_die "could not roll back the unconfirmed change"
-    else
-      lbp_say "a run of generation $(cat "$LBP_DIR/pending") stopped before changing anything; clearing its guard"
-    fi
-    lbp_clear_pending
-    rm -f "$LBP_DIR/absorbed.ipv4" "$LBP_DIR/absorbed.ipv6"
-  fi
-  rm -f "$LBP_DIR/rolledback.$LBP_GEN"
-  # The instance that applies a generation owns its rules, until another instance applies it (a replacement).
-  [ -z "$LBP_INSTANCE" ] || echo "$LBP_INSTANCE" > "$LBP_DIR/owner.$LBP_GEN"
+  lbp_settle_pending
+  [ -z "$lbp_settled" ] || rm -f "$LBP_DIR/absorbed.ipv4" "$LBP_DIR/absorbed.ipv6"
   for lbp_fam in $lbp_families; do
     lbp_save_to "$lbp_fam" "$lbp_work/snapshot.$lbp_fam" -c -t filter || lbp_die "$lbp_fam: cannot snapshot the current rules: $lbp_why; nothing was changed"
     lbp_err=$("$(lbp_tool "$lbp_fam")-restore" --test < "$lbp_work/snapshot.$lbp_fam" 2>&1) ||
