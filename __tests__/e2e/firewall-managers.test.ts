@@ -5,6 +5,7 @@ import { E2eStack } from "../support/e2e";
 import { LabFleet, LabHost } from "../support/lab";
 import { loopbackWorks, reachableFromOutside, spoofReceived } from "../support/lab-traffic";
 import { hostScript, requireNetnsTools } from "../support/netns";
+import { assertOwnEtc, stageUfw } from "../support/etc-staging";
 
 /**
  * otherFirewall: "manage" for real: a lab of two hosts deployed with the cdktf CLI (terraform_data over SSH), one
@@ -146,15 +147,16 @@ beforeAll(() => {
   // The hosts' own /etc entries, before sshd starts (lab.up) so that its sessions see them.
   createdEtcNetns = !existsSync("/etc/netns");
   for (const ns of [NS_UFW, NS_NFT]) rmSync(join("/etc/netns", ns), { recursive: true, force: true });
-  mkdirSync(join("/etc/netns", NS_UFW, "ufw"), { recursive: true });
-  const cp = spawnSync("cp", ["-a", "/etc/ufw/.", join("/etc/netns", NS_UFW, "ufw") + "/"], { encoding: "utf8" });
-  if (cp.status !== 0) throw new Error(`copying /etc/ufw failed: ${cp.stderr}`);
+  stageUfw(NS_UFW);
   mkdirSync(join("/etc/netns", NS_NFT), { recursive: true });
   writeFileSync(join("/etc/netns", NS_NFT, "nftables.conf"), USER_CONF, { mode: 0o644 });
 
   fleet = lab.up(2);
   [ufwHost, nftHost] = fleet.hosts;
   if (ufwHost.labels.namespace !== NS_UFW || nftHost.labels.namespace !== NS_NFT) throw new Error(`unexpected lab namespaces: ${fleet.hosts.map((x) => x.labels.namespace)}`);
+  // Before anything is written through the hosts: their /etc/ufw and /etc/nftables.conf are the staged ones.
+  assertOwnEtc(NS_UFW, "ufw");
+  assertOwnEtc(NS_NFT, "nftables.conf");
 
   // ufw: the admin's rules (SSH first), then enabled with its default deny incoming.
   for (const r of UFW_ADMIN) lab.sh(ufwHost, `ufw ${r} >/dev/null`);

@@ -2,6 +2,7 @@ import { spawn, spawnSync } from "child_process";
 import { existsSync, readFileSync } from "fs";
 import { join } from "path";
 import { NetnsHost, chain, netnsHosts, tagged } from "../support/netns";
+import { assertOwnEtc, stageUfw } from "../support/etc-staging";
 
 /**
  * Faults on the host side, each reproduced for real in a namespace. docs/RELIABILITY.md lists each with its
@@ -180,7 +181,8 @@ describe("another firewall manager in charge", () => {
     if (spawnSync("sh", ["-c", "command -v ufw"]).status !== 0) throw new Error("ufw is missing: apt-get install ufw (.ci/run installs it)");
     const h = host("ufw");
     // The host's own /etc/ufw (ip netns exec bind-mounts /etc/netns/<ns>/ufw over /etc/ufw), then the real ufw.
-    spawnSync("sh", ["-c", `mkdir -p /etc/netns/${h.ns}/ufw && cp -a /etc/ufw/. /etc/netns/${h.ns}/ufw/`]);
+    stageUfw(h.ns);
+    assertOwnEtc(h.ns, "ufw");
     expect(h.try("ufw --force enable").status).toBe(0);
     expect(h.sh("ufw status")).toContain("Status: active");
     const before = h.save("ipv4");

@@ -3,6 +3,7 @@ import { NetnsHost, netnsHosts } from "../support/netns";
 import { outsideOf, reachable, spoofReceived } from "../support/netns-traffic";
 import { PolicyOptions, validateFleet } from "../../lib/core";
 import { planUfw, ufwCommand } from "../../lib/plan/ufw";
+import { assertOwnEtc, stageUfw } from "../support/etc-staging";
 
 /**
  * otherFirewall: "manage" with ufw in charge: the real ufw 0.36 in network namespaces. Each host gets its own /etc/ufw
@@ -22,7 +23,8 @@ const MANAGE: PolicyOptions = { otherFirewall: "manage", localOnlyPorts: ["tcp/8
 /** A host with its own ufw, enabled (default deny incoming), with an admin's own rules. */
 function ufwHost(label: string, adminRules = ["allow 22/tcp", "deny 23/tcp"]): NetnsHost {
   const h = host(label);
-  execFileSync("sh", ["-c", `mkdir -p /etc/netns/${h.ns}/ufw && cp -a /etc/ufw/. /etc/netns/${h.ns}/ufw/`]);
+  stageUfw(h.ns);
+  assertOwnEtc(h.ns, "ufw");
   h.sh("ufw --force enable >/dev/null");
   for (const r of adminRules) h.sh(`ufw ${r} >/dev/null`);
   return h;
