@@ -1,5 +1,5 @@
 import { spawnSync } from "child_process";
-import { existsSync, readFileSync } from "fs";
+import { existsSync, mkdirSync, readFileSync, rmSync } from "fs";
 import { join } from "path";
 import { chain, netnsHosts, tagged } from "../support/netns";
 import { SEED_000 } from "../support/trust-state";
@@ -104,6 +104,26 @@ describe("converging, never duplicating", () => {
       "-A INPUT -s 127.0.0.0/8 ! -i lo -j DROP",
       "-A INPUT -s 198.51.100.0/24 -j DROP",
     ]);
+  });
+
+  test("GIVEN the machine has /etc/iptables WHEN a test host persists with persistence auto THEN it writes its own rules.v4, never the machine's", () => {
+    // A netns run once left the machine's /etc/iptables/rules.v4 holding a test host's rules (the lab had made the
+    // mount point, and test hosts had no /etc/iptables of their own).
+    const made = !existsSync("/etc/iptables");
+    if (made) mkdirSync("/etc/iptables");
+    const machine = (f: string) => (existsSync(join("/etc/iptables", f)) ? readFileSync(join("/etc/iptables", f), "utf8") : "<none>");
+    try {
+      const before = [machine("rules.v4"), machine("rules.v6")];
+      const h = host("own-etc");
+      expect(h.run("apply").status).toBe(0);
+      const c = h.run("confirm");
+      expect(c.status).toBe(0);
+      expect(c.stdout).toContain("persisted");
+      expect([machine("rules.v4"), machine("rules.v6")]).toEqual(before);
+      expect(readFileSync(join("/etc/netns", h.ns, "iptables", "rules.v4"), "utf8")).toContain("lbp:0badc0de:lo-in");
+    } finally {
+      if (made) rmSync("/etc/iptables", { recursive: true, force: true });
+    }
   });
 
   test("GIVEN managed rules of an older policy THEN they are removed and the new ones added, one of each", () => {

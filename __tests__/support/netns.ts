@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from "child_process";
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
 import { Persistence, Policy, PolicyOptions, ScriptMode, planRules, renderHostScript, renderPolicyScript, validateFleet } from "../../lib/core";
@@ -23,6 +23,10 @@ export class NetnsHost {
     this.ns = `lbpt-${label}-${process.pid % 10000}-${counter++}`.slice(0, 30);
     this.dir = mkdtempSync(join(tmpdir(), `${this.ns}-`));
     chmodSync(this.dir, 0o755);
+    // Where the machine has /etc/iptables (a lab's mount point, iptables-persistent), persistence "auto" writes
+    // rules.v4 there: the host gets its own, empty (ip netns exec binds /etc/netns/<ns>/iptables over it), so no
+    // suite writes the machine's file or reads another suite's. Without it, "auto" persists nowhere, as before.
+    if (existsSync("/etc/iptables")) mkdirSync(join("/etc/netns", this.ns, "iptables"), { recursive: true });
     execFileSync("ip", ["netns", "add", this.ns]);
     this.sh("ip link set lo up");
   }
